@@ -1,0 +1,94 @@
+// Entry point: read the configuration, compose the parts once, serve, and shut down gracefully.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { appconfPath, loadAppconf } from '../internal/config/appconf.js';
+import { ConfigError, loadConfig, type Config } from '../internal/config/config.js';
+import { createLogger } from '../internal/logging/logger.js';
+import { FileStore } from '../internal/storage/file/filestore.js';
+import { MemoryLocker } from '../internal/locking/memory/memorylocker.js';
+import { HookChain } from '../internal/tus/hooks.js';
+import { TusCore } from '../internal/tus/core.js';
+import { ExpirationCleaner } from '../internal/tus/expiration.js';
+import { buildApp } from '../internal/server/app.js';
+import { loadBuildInfo } from '../internal/version/plugin.js';
+
+function readConfig(): Config {
+  try {
+    const file = appconfPath(process.argv.slice(2));
+    if (file) loadAppconf(file, process.env);
+    return loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: `configuration error: ${err.message}` })}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const log = createLogger(config);
+  const build = loadBuildInfo();
+
+  const root = config.storage.localFolderUploadsTus;
+  await mkdir(root, { recursive: true });
+  const store = new FileStore({ root, directory: path.join(root, config.tus.uploadPrefix), fsync: config.tus.fsync });
+  await store.init();
+  const locker = new MemoryLocker();
+  const hooks = new HookChain(log);
+
+  const core = new TusCore(
+    store,
+    locker,
+    hooks,
+    {
+      basePath: config.tus.basePath,
+      maxSize: config.tus.maxSize,
+      expirationMs: config.tus.expirationSeconds * 1000,
+      behindProxy: config.tus.behindProxy,
+      networkTimeoutMs: config.tus.networkTimeoutMs,
+      lockTimeoutMs: config.tus.lockTimeoutMs,
+      disableDownload: config.tus.disableDownload,
+      corsAllowOrigin: config.tus.corsAllowOrigin,
+    },
+    log,
+  );
+  const cleaner = new ExpirationCleaner(core);
+  const app = buildApp({ config, build, core, healthChecks: [{ name: store.healthName, check: () => store.health() }] }, log);
+
+  if (config.ui.port !== null) log.info({ uiPort: config.ui.port }, 'the sender UI is not part of this build yet; UI_PORT is not served');
+
+  await app.listen({ port: config.server.port, host: config.server.listenHost });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  log.info({ port, host: config.server.listenHost, basePath: config.tus.basePath }, 'server listening');
+  cleaner.start();
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    // In-flight requests get the grace period; then they are interrupted, save their bytes and answer 503.
+    const grace = setTimeout(() => core.shutdown(), config.server.shutdownTimeoutMs);
+    try {
+      await app.close();
+      await cleaner.stop();
+    } catch (err) {
+      log.error({ err }, 'error during shutdown');
+    } finally {
+      clearTimeout(grace);
+    }
+    log.info('stopped');
+    log.flush?.();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: 'start-up failed', err: (err as Error).message })}\n`);
+  process.exit(1);
+});

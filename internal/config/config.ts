@@ -1,0 +1,167 @@
+import { EnvReader, ConfigError, type Env } from './env.js';
+
+export { ConfigError } from './env.js';
+
+/** The whole configuration, read once at start-up. Names follow DEX's environment variables (dex-pipeline.md §1.2). */
+export interface Config {
+  logger: { debug: boolean; environment: string };
+  server: {
+    protocol: string;
+    hostname: string;
+    port: number;
+    listenHost: string;
+    shutdownTimeoutMs: number;
+  };
+  tus: {
+    basePath: string; // always with leading and trailing slash
+    infoPath: string;
+    uploadPrefix: string;
+    maxSize: number; // 0 = no limit
+    expirationSeconds: number; // 0 = off
+    behindProxy: boolean;
+    networkTimeoutMs: number;
+    lockTimeoutMs: number;
+    disableDownload: boolean;
+    corsAllowOrigin: RegExp;
+    fsync: boolean;
+  };
+  storage: {
+    localFolderUploadsTus: string;
+  };
+  manifest: {
+    validation: boolean;
+    uploadConfigPath: string;
+    metricsLabelsFromManifest: string[];
+  };
+  reports: { localReportsFolder: string };
+  events: { localEventsFolder: string; maxRetryCount: number; listenerWorkers: number };
+  delivery: { configFile: string };
+  ui: {
+    port: number | null; // null = disabled
+    externalProtocol: string;
+    internalProtocol: string;
+    externalHost: string;
+    internalHost: string;
+    csrfToken: string;
+  };
+  oauth: {
+    enabled: boolean;
+    introspectionUrl?: string;
+    issuerUrl?: string;
+    requiredScopes: string[];
+    audience?: string;
+  };
+  processingStatusHealthUri?: string;
+}
+
+// Variables whose features have not landed yet: a non-empty value must stop the start, never be ignored.
+const NOT_YET_SUPPORTED: Array<{ prefix: string; feature: string }> = [
+  { prefix: 'SNS_', feature: 'AWS SNS reports/events' },
+  { prefix: 'SQS_', feature: 'AWS SQS subscriber' },
+  { prefix: 'AZURE_', feature: 'Azure Blob upload storage' },
+  { prefix: 'TUS_AZURE_CONTAINER_NAME', feature: 'Azure Blob upload storage' },
+  { prefix: 'DEX_MANIFEST_CONFIG_CONTAINER_NAME', feature: 'manifest configs from Azure' },
+  { prefix: 'S3_', feature: 'S3 upload storage' },
+  { prefix: 'DEX_MANIFEST_CONFIG_BUCKET_NAME', feature: 'manifest configs from S3' },
+  { prefix: 'DEX_S3_MANIFEST_CONFIG_FOLDER_NAME', feature: 'manifest configs from S3' },
+  { prefix: 'REPORTER_', feature: 'Azure Service Bus reports' },
+  { prefix: 'PUBLISHER_', feature: 'Azure Service Bus FileReady publisher' },
+  { prefix: 'SUBSCRIBER_', feature: 'Azure Service Bus FileReady subscriber' },
+  { prefix: 'REDIS_CONNECTION_STRING', feature: 'Redis locking' },
+];
+
+function normalizeBasePath(p: string, name: string): string {
+  if (!p.startsWith('/')) throw new ConfigError(`${name}: "${p}" must start with /`);
+  if (/[\s?#%]/.test(p)) throw new ConfigError(`${name}: "${p}" must be a plain path`);
+  return p.endsWith('/') ? p : `${p}/`;
+}
+
+export function loadConfig(env: Env): Config {
+  const r = new EnvReader(env);
+
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value.trim() === '') continue;
+    const hit = NOT_YET_SUPPORTED.find((n) => name === n.prefix || (n.prefix.endsWith('_') && name.startsWith(n.prefix)));
+    if (hit) throw new ConfigError(`${name}: ${hit.feature} is not yet supported by this server; unset the variable`);
+  }
+  if (r.bool('OAUTH_AUTH_ENABLED', false)) {
+    throw new ConfigError('OAUTH_AUTH_ENABLED: OAuth is not yet supported by this server; set it to false');
+  }
+  if (r.isSet('UPLOAD_MANIFEST_VALIDATION') && r.bool('UPLOAD_MANIFEST_VALIDATION', true)) {
+    throw new ConfigError(
+      'UPLOAD_MANIFEST_VALIDATION: manifest validation is not yet supported by this server; set it to false or leave it unset',
+    );
+  }
+
+  let corsAllowOrigin: RegExp;
+  const corsText = r.string('TUS_CORS_ALLOW_ORIGIN', '.*');
+  try {
+    // The pattern must match the whole origin.
+    corsAllowOrigin = new RegExp(`^(?:${corsText})$`);
+  } catch {
+    throw new ConfigError(`TUS_CORS_ALLOW_ORIGIN: "${corsText}" is not a valid regular expression`);
+  }
+
+  const uiPortRaw = env['UI_PORT'];
+  const uiPort = uiPortRaw !== undefined && uiPortRaw.trim() === '' ? null : r.port('UI_PORT', 8081);
+
+  return {
+    logger: { debug: r.bool('LOGGER_DEBUG_ON', false), environment: r.string('ENVIRONMENT', 'DEV') },
+    server: {
+      protocol: r.string('SERVER_PROTOCOL', 'http'),
+      hostname: r.string('SERVER_HOSTNAME', 'localhost'),
+      port: r.port('SERVER_PORT', 8080),
+      listenHost: r.string('SERVER_LISTEN_HOST', '0.0.0.0'),
+      shutdownTimeoutMs: r.int('SERVER_SHUTDOWN_TIMEOUT', 10_000, { min: 0 }),
+    },
+    tus: {
+      basePath: normalizeBasePath(r.string('TUSD_HANDLER_BASE_PATH', '/files/'), 'TUSD_HANDLER_BASE_PATH'),
+      infoPath: r.string('TUSD_HANDLER_INFO_PATH', '/info/'),
+      uploadPrefix: validPrefix(r.string('TUS_UPLOAD_PREFIX', 'tus-prefix')),
+      maxSize: r.int('TUS_MAX_SIZE', 0, { min: 0 }),
+      expirationSeconds: r.int('TUS_UPLOAD_EXPIRATION', 0, { min: 0 }),
+      behindProxy: r.bool('TUS_BEHIND_PROXY', false),
+      networkTimeoutMs: r.int('TUS_NETWORK_TIMEOUT', 60_000, { min: 1 }),
+      lockTimeoutMs: r.int('TUS_LOCK_TIMEOUT', 20_000, { min: 1 }),
+      disableDownload: r.bool('TUS_DISABLE_DOWNLOAD', true),
+      corsAllowOrigin,
+      fsync: r.bool('TUS_FSYNC', false),
+    },
+    storage: { localFolderUploadsTus: r.string('LOCAL_FOLDER_UPLOADS_TUS', './uploads') },
+    manifest: {
+      validation: false,
+      uploadConfigPath: r.string('UPLOAD_CONFIG_PATH', './upload-configs'),
+      metricsLabelsFromManifest: r.list('METRICS_LABELS_FROM_MANIFEST', ['data_stream_id', 'data_stream_route', 'sender_id']),
+    },
+    reports: { localReportsFolder: r.string('LOCAL_REPORTS_FOLDER', './uploads/reports') },
+    events: {
+      localEventsFolder: r.string('LOCAL_EVENTS_FOLDER', './uploads/events'),
+      maxRetryCount: r.int('EVENT_MAX_RETRY_COUNT', 3, { min: 0 }),
+      listenerWorkers: r.int('LISTENER_WORKERS', 5, { min: 1 }),
+    },
+    delivery: { configFile: r.string('DEX_DELIVERY_CONFIG_FILE', './configs/local/deliver.yml') },
+    ui: {
+      port: uiPort,
+      externalProtocol: r.string('UI_SERVER_EXTERNAL_PROTOCOL', 'http'),
+      internalProtocol: r.string('UI_SERVER_INTERNAL_PROTOCOL', 'http'),
+      externalHost: r.string('UI_SERVER_EXTERNAL_HOST', 'localhost:8080'),
+      internalHost: r.string('UI_SERVER_INTERNAL_HOST', 'localhost:8080'),
+      csrfToken: r.string('CSRF_TOKEN', '1qQBJumxRABFBLvaz5PSXBcXLE84viE42x4Aev359DvLSvzjbXSme3whhFkESatW'),
+    },
+    oauth: {
+      enabled: false,
+      introspectionUrl: r.optional('OAUTH_INTROSPECTION_URL'),
+      issuerUrl: r.optional('OAUTH_ISSUER_URL'),
+      requiredScopes: (r.optional('OAUTH_REQUIRED_SCOPES') ?? '').split(' ').filter(Boolean),
+      audience: r.optional('OAUTH_AUDIENCE'),
+    },
+    processingStatusHealthUri: r.optional('PROCESSING_STATUS_HEALTH_URI'),
+  };
+}
+
+function validPrefix(p: string): string {
+  if (p.includes('..') || p.startsWith('/') || p.includes('\0')) {
+    throw new ConfigError(`TUS_UPLOAD_PREFIX: "${p}" must be a relative folder name without ..`);
+  }
+  return p;
+}

@@ -1,0 +1,22 @@
+import { pino, type Logger } from 'pino';
+import type { Config } from '../config/config.js';
+
+export type { Logger };
+
+/** JSON on stdout, DEX's app_info on every record, credentials redacted. Fastify logs through the same instance. */
+export function createLogger(config: Config, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level: config.logger.debug ? 'debug' : 'info',
+      base: {
+        app_info: { System: 'DEX', Product: 'UPLOAD API', App: 'UPLOAD SERVER', Env: config.logger.environment },
+      },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: {
+        paths: ['req.headers.authorization', 'headers.authorization', 'request.headers.authorization', '*.password', '*.secret', '*.accountKey', '*.connectionString'],
+        censor: '[redacted]',
+      },
+    },
+    destination as pino.DestinationStream | undefined,
+  );
+}

@@ -1,0 +1,229 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import {
+  NotFoundError,
+  type ChunkStager,
+  type Concater,
+  type DataStore,
+  type InfoUpdater,
+  type LengthDeclarer,
+  type Lister,
+  type NewUpload,
+  type StagedChunk,
+  type Terminater,
+  type Upload,
+  type UploadInfo,
+} from '../store.js';
+
+export interface FileStoreOptions {
+  /** `<LOCAL_FOLDER_UPLOADS_TUS>` : checked by /health. */
+  root: string;
+  /** `<LOCAL_FOLDER_UPLOADS_TUS>/<TUS_UPLOAD_PREFIX>` : where `<id>` and `<id>.info` live. */
+  directory: string;
+  /** Flush data to disk before a write is acknowledged. */
+  fsync: boolean;
+}
+
+// Ids are server-generated, but a store never trusts its caller with a path.
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+const WRITE_HWM = 1024 * 1024;
+
+/**
+ * tusd-compatible file store: `<dir>/<id>` holds the bytes, `<dir>/<id>.info` the JSON state. The offset is the
+ * data file's size, so it can never run ahead of what is really stored, whatever happens to the process.
+ */
+export class FileStore implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater {
+  readonly healthName = 'File Storage';
+  private readonly dir: string;
+  // The process is the only writer of `.info` files, so parsed infos are cached (bounded) between requests.
+  private readonly infoCache = new Map<string, UploadInfo>();
+
+  constructor(private readonly opts: FileStoreOptions) {
+    this.dir = path.resolve(opts.directory);
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o755 });
+    // Staged chunks and half-written infos of a crashed process are never part of an upload.
+    const names = await readdir(this.dir);
+    await Promise.all(
+      names
+        .filter((n) => /\.chunk-[0-9a-f]+$|\.info\.[0-9a-f]+\.tmp$/.test(n))
+        .map((n) => rm(path.join(this.dir, n), { force: true })),
+    );
+  }
+
+  async health(): Promise<void> {
+    const s = await stat(this.opts.root);
+    if (!s.isDirectory()) throw new Error(`${this.opts.root} is not a directory`);
+  }
+
+  /** Resolves a file of an upload, refusing anything that would leave the store's directory. */
+  private file(id: string, suffix = ''): string {
+    if (!SAFE_ID.test(id)) throw new NotFoundError(id);
+    const p = path.join(this.dir, id + suffix);
+    if (path.dirname(p) !== this.dir) throw new NotFoundError(id);
+    return p;
+  }
+
+  async create(u: NewUpload): Promise<Upload> {
+    const info: UploadInfo = {
+      ID: u.id,
+      Size: u.size,
+      SizeIsDeferred: u.sizeIsDeferred,
+      Offset: 0,
+      MetaData: u.metadata,
+      MetaDataOrder: u.metadataOrder,
+      IsPartial: u.isPartial,
+      IsFinal: u.isFinal,
+      PartialUploads: u.partialUploads,
+      Storage: { Type: 'filestore', Path: this.file(u.id) },
+      CreatedAt: Date.now(),
+    };
+    const fh = await open(this.file(u.id), 'wx', 0o664);
+    await fh.close();
+    await this.writeInfo(info);
+    return new FileUpload(this, u.id);
+  }
+
+  async get(id: string): Promise<Upload> {
+    await this.readInfo(id);
+    return new FileUpload(this, id);
+  }
+
+  async readInfo(id: string): Promise<UploadInfo> {
+    const cached = this.infoCache.get(id);
+    if (cached) return cached;
+    let text: string;
+    try {
+      text = await readFile(this.file(id, '.info'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof NotFoundError) throw new NotFoundError(id);
+      throw err;
+    }
+    const info = JSON.parse(text) as UploadInfo;
+    info.CreatedAt ??= 0;
+    this.remember(info);
+    return info;
+  }
+
+  private remember(info: UploadInfo): void {
+    if (this.infoCache.size >= 10_000) {
+      const oldest = this.infoCache.keys().next().value;
+      if (oldest !== undefined) this.infoCache.delete(oldest);
+    }
+    this.infoCache.set(info.ID, info);
+  }
+
+  /** Atomic replace, so a crash never leaves a torn `.info`. */
+  async writeInfo(info: UploadInfo): Promise<void> {
+    const target = this.file(info.ID, '.info');
+    const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, JSON.stringify(info), { mode: 0o644 });
+    await rename(tmp, target);
+    this.remember(info);
+  }
+
+  async currentInfo(id: string): Promise<UploadInfo> {
+    const info = await this.readInfo(id);
+    let s;
+    try {
+      s = await stat(this.file(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(id);
+      throw err;
+    }
+    const lastChunkAt = s.size > 0 ? s.mtimeMs : 0;
+    return { ...info, Offset: s.size, LastChunkAt: lastChunkAt };
+  }
+
+  async append(id: string, body: Readable): Promise<number> {
+    const out = this.appendStream(id);
+    await pipeline(body, out);
+    return out.bytesWritten;
+  }
+
+  private appendStream(id: string) {
+    return createWriteStream(this.file(id), { flags: 'a', highWaterMark: WRITE_HWM, flush: this.opts.fsync });
+  }
+
+  async updateInfo(id: string, patch: Partial<UploadInfo>): Promise<void> {
+    const info = await this.readInfo(id);
+    await this.writeInfo({ ...info, ...patch, ID: id });
+  }
+
+  async declareLength(id: string, length: number): Promise<void> {
+    await this.updateInfo(id, { Size: length, SizeIsDeferred: false });
+  }
+
+  async terminate(id: string): Promise<void> {
+    this.infoCache.delete(id);
+    await Promise.all(['', '.info', '.meta'].map((s) => rm(this.file(id, s), { force: true })));
+  }
+
+  async concat(finalId: string, partialIds: string[]): Promise<void> {
+    for (const pid of partialIds) {
+      await pipeline(createReadStream(this.file(pid), { highWaterMark: WRITE_HWM }), this.appendStream(finalId));
+    }
+  }
+
+  async stageChunk(id: string, body: Readable): Promise<StagedChunk> {
+    const staged = this.file(id, `.chunk-${randomBytes(6).toString('hex')}`);
+    const out = createWriteStream(staged, { highWaterMark: WRITE_HWM, flags: 'wx' });
+    await pipeline(body, out);
+    const bytes = out.bytesWritten;
+    return {
+      bytes,
+      commit: async () => {
+        try {
+          await this.append(id, createReadStream(staged, { highWaterMark: WRITE_HWM }));
+        } finally {
+          await rm(staged, { force: true });
+        }
+        return (await this.currentInfo(id)).Offset;
+      },
+      discard: () => rm(staged, { force: true }),
+    };
+  }
+
+  async list(): Promise<string[]> {
+    const names = await readdir(this.dir);
+    return names
+      .filter((n) => n.endsWith('.info'))
+      .map((n) => n.slice(0, -'.info'.length))
+      .filter((id) => SAFE_ID.test(id));
+  }
+
+  read(id: string): Readable {
+    return createReadStream(this.file(id), { highWaterMark: WRITE_HWM });
+  }
+}
+
+class FileUpload implements Upload {
+  constructor(
+    private readonly store: FileStore,
+    readonly id: string,
+  ) {}
+
+  getInfo(): Promise<UploadInfo> {
+    return this.store.currentInfo(this.id);
+  }
+
+  writeChunk(_offset: number, body: Readable): Promise<number> {
+    // Offsets are checked by the core under the upload's lock; appending keeps the file equal to what arrived.
+    return this.store.append(this.id, body);
+  }
+
+  async finish(): Promise<void> {
+    const info = await this.store.currentInfo(this.id);
+    await this.store.updateInfo(this.id, { Offset: info.Offset });
+  }
+
+  async read(): Promise<Readable> {
+    return this.store.read(this.id);
+  }
+}

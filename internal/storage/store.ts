@@ -1,0 +1,105 @@
+// The ground floor every store and the protocol core build on. Nothing here imports from tus/ or a store.
+import type { Readable } from 'node:stream';
+
+/** Upload state with tusd's `.info` keys; extra keys (ours) come after them. */
+export interface UploadInfo {
+  ID: string;
+  Size: number; // 0 while deferred
+  SizeIsDeferred: boolean;
+  Offset: number;
+  MetaData: Record<string, string>;
+  /** Metadata keys in the order the client sent them (HEAD echoes this order). */
+  MetaDataOrder?: string[];
+  IsPartial: boolean;
+  IsFinal: boolean;
+  PartialUploads: string[] | null;
+  Storage: Record<string, string> | null;
+  /** Milliseconds since the epoch. */
+  CreatedAt: number;
+  /** Time of the last stored byte (ms since the epoch), 0 while none arrived. */
+  LastChunkAt?: number;
+  /** sha256 of the whole upload (lowercase hex), once finished and hashed. */
+  Sha256?: string;
+}
+
+export interface NewUpload {
+  id: string;
+  size: number;
+  sizeIsDeferred: boolean;
+  metadata: Record<string, string>;
+  metadataOrder: string[];
+  isPartial: boolean;
+  isFinal: boolean;
+  partialUploads: string[] | null;
+}
+
+/** An existing upload. Writes are only ever made by the holder of the upload's lock. */
+export interface Upload {
+  readonly id: string;
+  /** Current state; `Offset` is what is really stored. */
+  getInfo(): Promise<UploadInfo>;
+  /**
+   * Appends `body` at `offset` and resolves with the number of bytes stored. Every byte handed over by `body`
+   * before it ends is stored, even if the stream ends early.
+   */
+  writeChunk(offset: number, body: Readable): Promise<number>;
+  /** Called once when the last byte arrived (or at creation for empty/final uploads). */
+  finish?(): Promise<void>;
+  /** Reads the stored bytes (only for finished uploads). */
+  read?(): Promise<Readable>;
+}
+
+export interface DataStore {
+  create(upload: NewUpload): Promise<Upload>;
+  /** Throws NotFoundError when the upload does not exist. */
+  get(id: string): Promise<Upload>;
+  /** Health of the store, for /health. */
+  readonly healthName: string;
+  health(): Promise<void>;
+}
+
+// Optional abilities, as small interfaces in the spirit of tusd's composer.
+export interface Terminater {
+  terminate(id: string): Promise<void>;
+}
+export interface Concater {
+  /** Writes the concatenation of the (finished) partial uploads into the final upload. */
+  concat(finalId: string, partialIds: string[]): Promise<void>;
+}
+export interface LengthDeclarer {
+  declareLength(id: string, length: number): Promise<void>;
+}
+/** A chunk kept beside the upload until its checksum is verified (checksum extension). */
+export interface StagedChunk {
+  readonly bytes: number;
+  /** Appends the staged bytes to the upload and resolves with the new offset. */
+  commit(): Promise<number>;
+  discard(): Promise<void>;
+}
+export interface ChunkStager {
+  stageChunk(id: string, body: Readable): Promise<StagedChunk>;
+}
+export interface Lister {
+  /** Ids of every upload in the store (for expiration clean-up and start-up recovery). */
+  list(): Promise<string[]>;
+}
+export interface InfoUpdater {
+  /** Merges extra keys into the stored info (e.g. Sha256 once hashed). */
+  updateInfo(id: string, patch: Partial<UploadInfo>): Promise<void>;
+}
+
+export class NotFoundError extends Error {
+  constructor(id: string) {
+    super(`upload ${id} not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export const isTerminater = (s: unknown): s is Terminater => typeof (s as Terminater).terminate === 'function';
+export const isConcater = (s: unknown): s is Concater => typeof (s as Concater).concat === 'function';
+export const isLengthDeclarer = (s: unknown): s is LengthDeclarer =>
+  typeof (s as LengthDeclarer).declareLength === 'function';
+export const isChunkStager = (s: unknown): s is ChunkStager =>
+  typeof (s as ChunkStager).stageChunk === 'function';
+export const isLister = (s: unknown): s is Lister => typeof (s as Lister).list === 'function';
+export const isInfoUpdater = (s: unknown): s is InfoUpdater => typeof (s as InfoUpdater).updateInfo === 'function';

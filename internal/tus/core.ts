@@ -1,0 +1,223 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../logging/logger.js';
+import {
+  NotFoundError,
+  isChunkStager,
+  type DataStore,
+  type Upload,
+  type UploadInfo,
+} from '../storage/store.js';
+import { LockTimeoutError, type Locker } from '../locking/locker.js';
+import { BodyReader } from './body.js';
+import { errors, TusError } from './errors.js';
+import { HookChain, type HookEvent } from './hooks.js';
+import { origin } from './location.js';
+import type { ChecksumHeader } from './headers.js';
+
+export interface TusOptions {
+  basePath: string;
+  maxSize: number;
+  expirationMs: number;
+  behindProxy: boolean;
+  networkTimeoutMs: number;
+  lockTimeoutMs: number;
+  disableDownload: boolean;
+  corsAllowOrigin: RegExp;
+}
+
+// Ids are server-generated lower-case UUID v4; anything else cannot name an upload.
+export const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** A request that currently holds an upload's lock and may be asked to stop. */
+export interface Interruptible {
+  interrupt(reason: TusError): void;
+}
+
+/** Everything the method handlers share: the store, the locker, the hooks and the options. */
+export class TusCore {
+  /** Requests holding a lock right now: shutdown interrupts them. */
+  readonly active = new Set<Interruptible>();
+  private shuttingDown = false;
+
+  constructor(
+    readonly store: DataStore,
+    readonly locker: Locker,
+    readonly hooks: HookChain,
+    readonly opts: TusOptions,
+    readonly log: Logger,
+  ) {}
+
+  uploadUrl(req: FastifyRequest, id: string): string {
+    return `${origin(req.headers, isEncrypted(req), this.opts.behindProxy)}${this.opts.basePath}${id}`;
+  }
+
+  hookEvent(req: FastifyRequest, upload: UploadInfo): HookEvent {
+    return {
+      upload,
+      request: {
+        method: req.method,
+        uri: req.url,
+        remoteAddress: req.ip,
+        headers: { ...req.headers },
+      },
+    };
+  }
+
+  isFinished(info: UploadInfo): boolean {
+    return !info.SizeIsDeferred && info.Offset === info.Size;
+  }
+
+  expiresAt(info: UploadInfo): number | undefined {
+    if (this.opts.expirationMs <= 0 || this.isFinished(info) || info.IsFinal) return undefined;
+    return info.CreatedAt + this.opts.expirationMs;
+  }
+
+  isExpired(info: UploadInfo, now = Date.now()): boolean {
+    const at = this.expiresAt(info);
+    return at !== undefined && now >= at;
+  }
+
+  /** Looks an upload up: 404 when unknown, 410 when expired. */
+  async find(id: string): Promise<{ upload: Upload; info: UploadInfo }> {
+    let upload: Upload;
+    let info: UploadInfo;
+    try {
+      upload = await this.store.get(id);
+      info = await upload.getInfo();
+    } catch (err) {
+      if (err instanceof NotFoundError) throw errors.notFound();
+      throw err;
+    }
+    if (this.isExpired(info)) throw errors.expired();
+    return { upload, info };
+  }
+
+  /**
+   * Runs `fn` holding the upload's lock. A newer request for the same upload asks us to release it: `fn`'s
+   * interruptible work is then stopped with ERR_UPLOAD_INTERRUPTED and saves what it has.
+   */
+  async withLock<T>(req: FastifyRequest, id: string, fn: (self: Interruptible & { stopped: TusError | null }) => Promise<T>): Promise<T> {
+    const lock = this.locker.newLock(id);
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), this.opts.lockTimeoutMs);
+    const onGone = () => ctl.abort();
+    req.raw.once('close', onGone);
+    const holder = {
+      stopped: null as TusError | null,
+      current: null as Interruptible | null,
+      interrupt(reason: TusError) {
+        if (holder.stopped) return;
+        holder.stopped = reason;
+        holder.current?.interrupt(reason);
+      },
+    };
+    try {
+      await lock.lock(ctl.signal, () => holder.interrupt(errors.uploadInterrupted()));
+    } catch (err) {
+      if (err instanceof LockTimeoutError) throw errors.lockTimeout();
+      this.log.error({ err, uploadId: id }, 'locker unavailable');
+      throw errors.storageUnavailable();
+    } finally {
+      clearTimeout(timer);
+      req.raw.off('close', onGone);
+    }
+    this.active.add(holder);
+    if (this.shuttingDown) holder.interrupt(errors.serverShutdown());
+    try {
+      return await fn(holder as Interruptible & { stopped: TusError | null; current: Interruptible | null });
+    } finally {
+      this.active.delete(holder);
+      await lock.unlock().catch((err: unknown) => this.log.error({ err, uploadId: id }, 'unlock failed'));
+    }
+  }
+
+  /**
+   * Streams the request body into the upload at `info.Offset`, verifying `checksum` when given. Resolves with the
+   * new offset and the reason the body stopped early (if it did). Bytes that arrived are kept, except for a
+   * checksummed chunk, which is all-or-nothing.
+   */
+  async writeBody(
+    req: FastifyRequest,
+    upload: Upload,
+    info: UploadInfo,
+    holder: { stopped: TusError | null; current?: Interruptible | null },
+    checksum?: ChecksumHeader,
+  ): Promise<{ offset: number; stopError: TusError | null; leftUnread: boolean }> {
+    const deferred = info.SizeIsDeferred;
+    const limit = deferred ? (this.opts.maxSize > 0 ? this.opts.maxSize - info.Offset : Number.MAX_SAFE_INTEGER) : info.Size - info.Offset;
+    const limitError = deferred ? errors.maxSizeExceeded : errors.uploadSizeExceeded;
+    const hash = checksum ? createHash(checksum.algorithm) : undefined;
+    const body = new BodyReader(req.raw, { limit, limitError, idleTimeoutMs: this.opts.networkTimeoutMs, hash });
+    const self = holder as { current?: Interruptible | null; stopped: TusError | null };
+    self.current = { interrupt: (reason) => body.stop(reason) };
+    if (holder.stopped) body.stop(holder.stopped);
+
+    const progress = this.hooks.has('postReceive') ? this.startProgress(req, info, body) : undefined;
+    let offset = info.Offset;
+    try {
+      if (checksum && isChunkStager(this.store)) {
+        const staged = await this.store.stageChunk(upload.id, body);
+        if (body.stopError) {
+          await staged.discard();
+        } else if (!hash!.digest().equals(checksum.digest)) {
+          await staged.discard();
+          return { offset, stopError: errors.checksumMismatch(), leftUnread: body.leftUnread };
+        } else {
+          offset = await staged.commit();
+        }
+      } else {
+        const written = await upload.writeChunk(info.Offset, body);
+        offset = info.Offset + written;
+      }
+    } finally {
+      self.current = null;
+      progress?.stop(offset);
+    }
+    return { offset, stopError: body.stopError, leftUnread: body.leftUnread };
+  }
+
+  private startProgress(req: FastifyRequest, info: UploadInfo, body: BodyReader) {
+    let last = info.Offset;
+    const emit = (offset: number) => {
+      if (offset === last) return;
+      last = offset;
+      this.hooks.emit('postReceive', this.hookEvent(req, { ...info, Offset: offset }));
+    };
+    const timer = setInterval(() => emit(info.Offset + body.bytesRead), 1000);
+    timer.unref();
+    return {
+      stop: (offset: number) => {
+        clearInterval(timer);
+        emit(offset);
+      },
+    };
+  }
+
+  /** The upload is complete: store, then blocking pre-finish hooks. post-finish runs once the response is sent. */
+  async finish(req: FastifyRequest, reply: FastifyReply, upload: Upload, info: UploadInfo): Promise<void> {
+    await upload.finish?.();
+    const ev = this.hookEvent(req, info);
+    try {
+      await this.hooks.preFinish(ev);
+    } catch (err) {
+      this.log.error({ err, uploadId: info.ID }, 'pre-finish hook failed');
+      throw errors.internal('processing the finished upload failed');
+    }
+    this.log.info({ uploadId: info.ID, size: info.Size }, 'upload finished');
+    // 'close' follows both a sent response and a dropped connection: the upload is finished either way.
+    reply.raw.once('close', () => this.hooks.emit('postFinish', ev));
+  }
+
+  /** Stops every locked request (they save their bytes and answer 503). */
+  shutdown(): void {
+    this.shuttingDown = true;
+    for (const a of this.active) a.interrupt(errors.serverShutdown());
+  }
+}
+
+function isEncrypted(req: FastifyRequest): boolean {
+  return (req.raw.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+export { TusError };

@@ -1,0 +1,118 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { UPLOAD_ID, type TusCore } from './core.js';
+import { applyCors } from './cors.js';
+import { errors, TusError } from './errors.js';
+import { TUS_VERSION, single } from './headers.js';
+import { handleDelete } from './handlers/delete.js';
+import { handleGet } from './handlers/get.js';
+import { handleHead } from './handlers/head.js';
+import { handleOptions } from './handlers/options.js';
+import { handlePatch } from './handlers/patch.js';
+import { handlePost } from './handlers/post.js';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+export interface TusPluginOptions {
+  core: TusCore;
+}
+
+/** The tus 1.0.0 endpoint at the base path (with and without its trailing slash). */
+export async function tusPlugin(app: FastifyInstance, { core }: TusPluginOptions): Promise<void> {
+  const base = core.opts.basePath;
+  const baseNoSlash = base.slice(0, -1);
+
+  // Bodies are streamed by the handlers themselves, straight from the socket to the store.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  app.setErrorHandler((err, req, reply) => sendError(core, req, reply, err));
+
+  const handler = (req: FastifyRequest, reply: FastifyReply) => dispatch(core, req, reply, base);
+  if (baseNoSlash !== '') app.route({ method: METHODS, url: baseNoSlash, handler });
+  app.route({ method: METHODS, url: `${base}*`, handler });
+  if (base === '/') app.route({ method: METHODS, url: '/', handler });
+}
+
+/** Answers a request to the tus base path made with a method Fastify has no route for (e.g. TRACE). */
+export function tusMethodNotAllowed(core: TusCore, req: FastifyRequest, reply: FastifyReply): boolean {
+  const path = req.url.split('?')[0]!;
+  const base = core.opts.basePath;
+  if (path !== base.slice(0, -1) && !path.startsWith(base)) return false;
+  sendError(core, req, reply, errors.methodNotAllowed(path.length <= base.length ? 'POST' : allowForUpload(core)));
+  return true;
+}
+
+function allowForUpload(core: TusCore): string {
+  return core.opts.disableDownload ? 'HEAD, PATCH, DELETE' : 'GET, HEAD, PATCH, DELETE';
+}
+
+async function dispatch(core: TusCore, req: FastifyRequest, reply: FastifyReply, base: string): Promise<void> {
+  reply.header('Tus-Resumable', TUS_VERSION);
+  reply.header('X-Content-Type-Options', 'nosniff');
+  applyCors(req, reply, core.opts.corsAllowOrigin);
+
+  let method = req.method;
+  const override = single(req.headers['x-http-method-override']);
+  if (method === 'POST' && override) method = override.trim().toUpperCase();
+
+  if (method === 'OPTIONS') return handleOptions(core, reply);
+  const tusResumable = single(req.headers['tus-resumable']);
+  if (method !== 'GET' && !(method === 'HEAD' && tusResumable === undefined) && tusResumable !== TUS_VERSION) {
+    throw errors.unsupportedVersion();
+  }
+
+  const path = req.url.split('?')[0]!;
+  const rest = path.length <= base.length ? '' : path.slice(base.length);
+  if (rest === '') {
+    if (method === 'POST') return handlePost(core, req, reply);
+    throw errors.methodNotAllowed('POST');
+  }
+  const id = parseId(rest);
+  switch (method) {
+    case 'HEAD':
+      return handleHead(core, req, reply, id);
+    case 'PATCH':
+      return handlePatch(core, req, reply, id);
+    case 'DELETE':
+      return handleDelete(core, req, reply, id);
+    case 'GET':
+      if (core.opts.disableDownload) throw errors.methodNotAllowed(allowForUpload(core));
+      return handleGet(core, req, reply, id);
+    default:
+      throw errors.methodNotAllowed(allowForUpload(core));
+  }
+}
+
+/** The last path segment, URL-decoded; only our own id shape can name an upload (no `/`, `..`, NUL...). */
+function parseId(rest: string): string {
+  const segment = rest.endsWith('/') ? rest.slice(0, -1) : rest;
+  let id: string;
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    throw errors.notFound();
+  }
+  if (!UPLOAD_ID.test(id)) throw errors.notFound();
+  return id;
+}
+
+function sendError(core: TusCore, req: FastifyRequest, reply: FastifyReply, err: unknown): void {
+  let tusErr: TusError;
+  if (err instanceof TusError) tusErr = err;
+  else {
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      tusErr = new TusError(status, 'ERR_BAD_REQUEST', (err as Error).message);
+    } else {
+      core.log.error({ err, url: req.url, method: req.method }, 'tus request failed');
+      tusErr = errors.internal();
+    }
+  }
+  if (tusErr.status >= 500) core.log.warn({ code: tusErr.code, url: req.url, method: req.method }, tusErr.message);
+  reply.removeHeader('Upload-Offset');
+  reply.header('Tus-Resumable', TUS_VERSION);
+  reply.header('X-Content-Type-Options', 'nosniff');
+  reply.code(tusErr.status).headers(tusErr.headers).header('Content-Type', 'text/plain; charset=utf-8');
+  if (req.method === 'HEAD') reply.send();
+  else reply.send(`${tusErr.code}: ${tusErr.message}\n`);
+}
