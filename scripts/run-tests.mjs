@@ -1,0 +1,23 @@
+// Runs every compiled test file with Node's built-in runner (Node 20 has no glob support in --test).
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve('dist/test');
+const files = [];
+const walk = (d) => {
+  for (const n of readdirSync(d)) {
+    const p = path.join(d, n);
+    if (statSync(p).isDirectory()) walk(p);
+    else if (n.endsWith('.test.js')) files.push(p);
+  }
+};
+walk(root);
+const filter = process.argv.slice(2);
+const selected = filter.length ? files.filter((f) => filter.some((x) => f.includes(x))) : files;
+if (selected.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...selected.sort()], { stdio: 'inherit' });
+process.exit(r.status ?? 1);

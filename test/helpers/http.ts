@@ -1,0 +1,68 @@
+// Raw HTTP requests (node:http, no agent), so headers, bodies, slow bodies and aborts are exact.
+import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+
+export interface Response {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface RequestOptions {
+  method: string;
+  url: string; // absolute
+  headers?: OutgoingHttpHeaders;
+  /** Sent as one piece with Content-Length unless `chunked`. */
+  body?: string | Buffer;
+  /** Send the body with Transfer-Encoding: chunked (no Content-Length). */
+  chunked?: boolean;
+  timeoutMs?: number;
+}
+
+export function request(opts: RequestOptions): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const headers: OutgoingHttpHeaders = { ...opts.headers };
+    const body = opts.body === undefined ? undefined : Buffer.from(opts.body);
+    if (body && !opts.chunked && headers['content-length'] === undefined && headers['Content-Length'] === undefined) {
+      headers['Content-Length'] = String(body.length);
+    }
+    const req = http.request(opts.url, { method: opts.method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`request timed out: ${opts.method} ${opts.url}`)));
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+export const TR = { 'Tus-Resumable': '1.0.0' } as const;
+export const OOS = { 'Content-Type': 'application/offset+octet-stream' } as const;
+
+export const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/** Creates an upload; returns its absolute URL and id. */
+export async function createUpload(
+  base: string,
+  opts: { length?: number; defer?: boolean; metadata?: string; headers?: OutgoingHttpHeaders; body?: string | Buffer; path?: string } = {},
+): Promise<{ url: string; id: string; res: Response }> {
+  const headers: OutgoingHttpHeaders = { ...TR, ...opts.headers };
+  if (opts.defer) headers['Upload-Defer-Length'] = '1';
+  else if (opts.length !== undefined) headers['Upload-Length'] = String(opts.length);
+  if (opts.metadata !== undefined) headers['Upload-Metadata'] = opts.metadata;
+  if (opts.body !== undefined) headers['Content-Type'] = 'application/offset+octet-stream';
+  const res = await request({ method: 'POST', url: `${base}${opts.path ?? '/files/'}`, headers, body: opts.body });
+  if (res.status !== 201) throw new Error(`create failed: ${res.status} ${res.body}`);
+  const url = String(res.headers.location);
+  return { url, id: url.split('/').pop()!, res };
+}
+
+export function patch(url: string, offset: number, body: string | Buffer, headers: OutgoingHttpHeaders = {}): Promise<Response> {
+  return request({ method: 'PATCH', url, headers: { ...TR, ...OOS, 'Upload-Offset': String(offset), ...headers }, body });
+}
+
+export function head(url: string, headers: OutgoingHttpHeaders = TR): Promise<Response> {
+  return request({ method: 'HEAD', url, headers });
+}

@@ -1,0 +1,118 @@
+// Starts the real server (`node dist/cmd/main.js`) on a free loopback port in its own temporary folder.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const MAIN = path.join(REPO_ROOT, 'dist/cmd/main.js');
+
+export interface RunningServer {
+  url: string; // http://127.0.0.1:PORT
+  port: number;
+  /** Working directory of the process (uploads live in `<dir>/uploads`). */
+  dir: string;
+  /** `<dir>/uploads/tus-prefix` unless overridden. */
+  storeDir: string;
+  proc: ChildProcess;
+  pid: number;
+  logs: () => string;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait. */
+  kill9(): Promise<void>;
+  /** Removes the temporary folder too. */
+  cleanup(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Reuse a folder (e.g. restart after kill -9). */
+  dir?: string;
+  args?: string[];
+}
+
+export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+  const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'dex-test-')));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? dir,
+    SERVER_PORT: '0',
+    SERVER_LISTEN_HOST: '127.0.0.1',
+    UI_PORT: '',
+    ...opts.env,
+  };
+  const proc = spawn(process.execPath, [MAIN, ...(opts.args ?? [])], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within 15 s:\n${out}`)), 15_000);
+    const onData = () => {
+      for (const line of out.split('\n')) {
+        if (!line.includes('"server listening"')) continue;
+        try {
+          const rec = JSON.parse(line) as { port: number };
+          clearTimeout(timer);
+          proc.stdout!.off('data', onData);
+          resolve(rec.port);
+          return;
+        } catch {
+          /* partial line */
+        }
+      }
+    };
+    proc.stdout!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${out}`));
+    });
+  });
+
+  const storeDir = path.join(dir, opts.env?.LOCAL_FOLDER_UPLOADS_TUS ?? 'uploads', opts.env?.TUS_UPLOAD_PREFIX ?? 'tus-prefix');
+  const server: RunningServer = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dir,
+    storeDir,
+    proc,
+    pid: proc.pid!,
+    logs: () => out,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    async kill9() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+    async cleanup() {
+      await server.kill9();
+      if (!opts.dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+/** Runs the server binary to completion (for start-up errors); resolves with exit code and output. */
+export async function runToExit(env: Record<string, string>, args: string[] = [], cwd?: string): Promise<{ code: number | null; output: string }> {
+  const dir = cwd ?? (await mkdtemp(path.join(tmpdir(), 'dex-test-')));
+  const proc = spawn(process.execPath, [MAIN, ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', SERVER_PORT: '0', SERVER_LISTEN_HOST: '127.0.0.1', UI_PORT: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+  const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+  clearTimeout(timer);
+  if (!cwd) await rm(dir, { recursive: true, force: true });
+  return { code, output };
+}
