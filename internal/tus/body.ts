@@ -29,6 +29,14 @@ export class BodyReader extends Readable {
   ) {
     super({ highWaterMark: 1024 * 1024 });
     this.timer = setTimeout(() => this.stop(errors.readTimeout()), opts.idleTimeoutMs);
+    if (req.destroyed) {
+      // The connection closed before the handler got here ('close' already fired): the bytes the request buffered
+      // are still readable and are kept.
+      for (let c = req.read() as Buffer | null; c !== null && !this.done; c = req.read() as Buffer | null) this.onData(c);
+      if (req.complete) this.finishReading(null);
+      else this.stop(errors.internal('the request body was cut short'));
+      return;
+    }
     req.on('data', this.onData);
     req.on('end', this.onEnd);
     req.on('error', this.onAborted);

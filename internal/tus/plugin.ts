@@ -30,7 +30,7 @@ export async function tusPlugin(app: FastifyInstance, { core }: TusPluginOptions
   const handler = (req: FastifyRequest, reply: FastifyReply) => dispatch(core, req, reply, base);
   if (baseNoSlash !== '') app.route({ method: METHODS, url: baseNoSlash, handler });
   app.route({ method: METHODS, url: `${base}*`, handler });
-  if (base === '/') app.route({ method: METHODS, url: '/', handler });
+  // With base path `/`, `/*` already matches `/` (and GET `/` stays the DEX root document).
 }
 
 /** Answers a request to the tus base path made with a method Fastify has no route for (e.g. TRACE). */
@@ -39,6 +39,15 @@ export function tusMethodNotAllowed(core: TusCore, req: FastifyRequest, reply: F
   const base = core.opts.basePath;
   if (path !== base.slice(0, -1) && !path.startsWith(base)) return false;
   sendError(core, req, reply, errors.methodNotAllowed(path.length <= base.length ? 'POST' : allowForUpload(core)));
+  return true;
+}
+
+/** A URL Fastify cannot decode (e.g. a broken `%`) under the tus base path names no upload: tus 404, not a JSON 400. */
+export function tusBadUrl(core: TusCore, req: FastifyRequest, reply: FastifyReply): boolean {
+  const path = req.url.split('?')[0]!;
+  const base = core.opts.basePath;
+  if (path !== base.slice(0, -1) && !path.startsWith(base)) return false;
+  sendError(core, req, reply, errors.notFound());
   return true;
 }
 
@@ -99,6 +108,8 @@ function parseId(rest: string): string {
 function sendError(core: TusCore, req: FastifyRequest, reply: FastifyReply, err: unknown): void {
   let tusErr: TusError;
   if (err instanceof TusError) tusErr = err;
+  // Fastify refuses a syntactically invalid Content-Type before our handler runs: same answer as ours.
+  else if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') tusErr = errors.invalidContentType();
   else {
     const status = (err as { statusCode?: number }).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {

@@ -1,0 +1,591 @@
+// `npm run bench`: our server side by side with @tus/server (+ @tus/file-store) and a bare node:http
+// streaming baseline. Every measurement starts the server fresh in an empty temporary folder, drives it from a
+// separate load-generator process (bench/loadgen.ts) over a keep-alive agent, waits until the server is idle,
+// stops it by PID and removes its data. Servers alternate A B C A B C … per workload; medians are reported.
+//
+//   node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--workloads a,b] [--servers a,b] [--cpu-prof DIR]
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Job, JobResult, LoadgenMessage, Warmup } from './loadgen.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const ROOT = path.resolve(HERE, '../..');
+const MiB = 1 << 20;
+const GiB = 1 << 30;
+
+// ---------------------------------------------------------------------------------------------- options
+
+interface Options {
+  quick: boolean;
+  json?: string;
+  rounds: number;
+  workloads?: string[];
+  servers?: string[];
+  cpuProf?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { quick: false, rounds: 3 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') o.quick = true;
+    else if (a === '--json') o.json = path.resolve(val());
+    else if (a === '--rounds') o.rounds = Math.max(1, Number.parseInt(val(), 10) || 3);
+    else if (a === '--workloads') o.workloads = val().split(',');
+    else if (a === '--servers') o.servers = val().split(',');
+    else if (a === '--cpu-prof') o.cpuProf = path.resolve(val());
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--workloads single,chunked,small,head,parallel]\n' +
+          '                                [--servers ours,tus,baseline] [--cpu-prof DIR (profiles ours)]\n',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------- servers
+
+interface ServerDef {
+  id: 'ours' | 'tus' | 'baseline';
+  label: string;
+  script: string;
+  args: string[];
+  createPath: string;
+  /** Our server is started as a user would; the comparison servers watch stdin to die with the bench. */
+  stdin: 'ignore' | 'pipe';
+}
+
+const SERVERS: ServerDef[] = [
+  // Exactly as a user starts it: `node dist/cmd/main.js` in an empty folder, default configuration.
+  { id: 'ours', label: 'ours', script: path.join(ROOT, 'dist/cmd/main.js'), args: [], createPath: '/files/', stdin: 'ignore' },
+  { id: 'tus', label: '@tus/server', script: path.join(HERE, 'servers/tus-reference.js'), args: ['--dir', 'data'], createPath: '/files', stdin: 'pipe' },
+  { id: 'baseline', label: 'baseline', script: path.join(HERE, 'servers/baseline.js'), args: ['--dir', 'data'], createPath: '/files', stdin: 'pipe' },
+];
+
+const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+
+interface Running {
+  def: ServerDef;
+  proc: ChildProcess;
+  pid: number;
+  port: number;
+  dir: string;
+  exited: Promise<void>;
+  log: () => string;
+  stopSampling: () => number; // returns peak RSS in bytes
+}
+
+function readStatus(pid: number): { rss: number; hwm: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const kb = (key: string) => {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(s);
+      return m ? Number(m[1]) * 1024 : 0;
+    };
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return null;
+  }
+}
+
+const CLK_TCK = 100; // USER_HZ on Linux
+
+function cpuTicks(pid: number): number | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]); // utime + stime
+  } catch {
+    return null;
+  }
+}
+
+async function startServer(def: ServerDef, opts: Options): Promise<Running> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `dex-bench-${def.id}-`));
+  tempDirs.add(dir);
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: process.env['HOME'] ?? dir,
+    SERVER_PORT: '0',
+    SERVER_LISTEN_HOST: '127.0.0.1',
+    UI_PORT: '',
+  };
+  const nodeArgs = def.id === 'ours' && opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [];
+  const proc = spawn(process.execPath, [...nodeArgs, def.script, ...def.args], { cwd: dir, env, stdio: [def.stdin, 'pipe', 'pipe'] });
+  live.add(proc);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  void exited.then(() => live.delete(proc));
+  // Keep the last lines of output for error messages; the pipes are always drained.
+  const lines: string[] = [];
+  let partial = '';
+  const onData = (d: Buffer) => {
+    const parts = (partial + d.toString('utf8')).split('\n');
+    partial = parts.pop() ?? '';
+    for (const l of parts) {
+      lines.push(l);
+      if (lines.length > 200) lines.shift();
+    }
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const log = () => [...lines, partial].join('\n');
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${def.label} did not start within 20 s:\n${log()}`)), 20_000);
+    const check = () => {
+      for (const l of lines) {
+        if (!l.includes('server listening')) continue;
+        try {
+          const rec = JSON.parse(l) as { msg?: string; port?: number };
+          if (rec.msg === 'server listening' && typeof rec.port === 'number') {
+            clearTimeout(timer);
+            proc.stdout!.off('data', check);
+            resolve(rec.port);
+            return;
+          }
+        } catch {
+          /* not JSON */
+        }
+      }
+    };
+    proc.stdout!.on('data', check);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${def.label} exited before listening:\n${log()}`));
+    });
+  });
+
+  // Peak RSS: the kernel's high-water mark (VmHWM) cross-checked by sampling VmRSS every 50 ms.
+  const pid = proc.pid!;
+  let peak = 0;
+  const sample = () => {
+    const s = readStatus(pid);
+    if (s) peak = Math.max(peak, s.rss, s.hwm);
+  };
+  sample();
+  const timer = setInterval(sample, 50);
+  const stopSampling = () => {
+    clearInterval(timer);
+    sample();
+    return peak;
+  };
+  return { def, proc, pid, port, dir, exited, log, stopSampling };
+}
+
+/** Waits until the server has used (almost) no CPU (≤ 1 tick) in two consecutive 100 ms windows. */
+async function waitIdle(s: Running, maxMs: number): Promise<number> {
+  const t0 = Date.now();
+  let prev = cpuTicks(s.pid);
+  let quiet = 0;
+  while (Date.now() - t0 < maxMs) {
+    await sleep(100);
+    const t = cpuTicks(s.pid);
+    if (t === null || prev === null) return Date.now() - t0;
+    if (t - prev <= 1) {
+      if (++quiet >= 2) return Date.now() - t0;
+    } else quiet = 0;
+    prev = t;
+  }
+  process.stderr.write(`  warning: ${s.def.label} still busy after ${maxMs} ms\n`);
+  return Date.now() - t0;
+}
+
+/** SIGTERM by PID, SIGKILL after 10 s. */
+async function stopServer(s: Running): Promise<void> {
+  if (s.proc.exitCode === null && s.proc.signalCode === null) {
+    process.kill(s.pid, 'SIGTERM');
+    const killer = setTimeout(() => {
+      try {
+        process.kill(s.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 10_000);
+    await s.exited;
+    clearTimeout(killer);
+  }
+}
+
+async function storedBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += await storedBytes(p);
+    else if (e.isFile()) total += (await stat(p)).size;
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------- load generator
+
+/** One long-lived load-generator process for the whole run (re-forked only if a job fails or hangs). */
+let loadgen: ChildProcess | null = null;
+
+function killLoadgen(): void {
+  const c = loadgen;
+  loadgen = null;
+  if (c && c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function runLoadgen(job: Job, timeoutMs: number): Promise<JobResult> {
+  if (!loadgen) {
+    const c = fork(path.join(HERE, 'loadgen.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    live.add(c);
+    c.once('exit', () => {
+      live.delete(c);
+      if (loadgen === c) loadgen = null;
+    });
+    loadgen = c;
+  }
+  const child = loadgen;
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err: Error | null, r?: JobResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) {
+        killLoadgen();
+        reject(err);
+      } else resolve(r!);
+    };
+    const onMessage = (m: LoadgenMessage) => (m.ok ? finish(null, m.result) : finish(new Error(`load generator: ${m.error}`)));
+    const onExit = (code: number | null) => finish(new Error(`load generator exited with ${code} without a result`));
+    const timer = setTimeout(() => finish(new Error(`load generator timed out after ${timeoutMs} ms`)), timeoutMs);
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+    child.send(job);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------- workloads
+
+interface Metric {
+  key: string;
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  digits: number;
+  value: (r: JobResult) => number;
+}
+
+interface Workload {
+  id: string;
+  title: string;
+  job: (base: string, createPath: string) => Job;
+  metrics: Metric[];
+  timeoutMs: number;
+}
+
+const mbps: Metric = { key: 'MBps', label: 'throughput', unit: 'MB/s', better: 'higher', digits: 1, value: (r) => r.bytes / 1e6 / (r.elapsedMs / 1000) };
+const opsPerSec = (label: string, unit: string): Metric => ({ key: 'opsPerSec', label, unit, better: 'higher', digits: 0, value: (r) => r.operations / (r.elapsedMs / 1000) });
+const p50: Metric = { key: 'p50Ms', label: 'latency p50', unit: 'ms', better: 'lower', digits: 2, value: (r) => r.p50Ms };
+const p99: Metric = { key: 'p99Ms', label: 'latency p99', unit: 'ms', better: 'lower', digits: 2, value: (r) => r.p99Ms };
+
+function workloads(quick: boolean): Workload[] {
+  const warmup: Warmup = quick ? { uploads: 16, heads: 32 } : { uploads: 64, heads: 256 };
+  const single = quick ? 32 * MiB : GiB;
+  const chunked = quick ? 32 * MiB : 256 * MiB;
+  const small = quick ? 200 : 2000;
+  const heads = quick ? 600 : 5000;
+  const par = quick ? { n: 64, size: 2 * MiB } : { n: 64, size: 16 * MiB };
+  const fmt = (b: number) => (b >= GiB ? `${b / GiB} GiB` : `${b / MiB} MiB`);
+  return [
+    {
+      id: 'single',
+      title: `${fmt(single)} in one PATCH`,
+      job: (base, createPath) => ({ kind: 'uploads', base, createPath, count: 1, size: single, chunk: single, concurrency: 1, creationWithUpload: false, warmup }),
+      metrics: [mbps],
+      timeoutMs: 600_000,
+    },
+    {
+      id: 'chunked',
+      title: `${fmt(chunked)} in 8 MiB PATCHes`,
+      job: (base, createPath) => ({ kind: 'uploads', base, createPath, count: 1, size: chunked, chunk: 8 * MiB, concurrency: 1, creationWithUpload: false, warmup }),
+      metrics: [mbps],
+      timeoutMs: 600_000,
+    },
+    {
+      id: 'small',
+      title: `${small} × 4 KiB creation-with-upload, c=32`,
+      job: (base, createPath) => ({ kind: 'uploads', base, createPath, count: small, size: 4096, chunk: 4096, concurrency: 32, creationWithUpload: true, warmup }),
+      metrics: [opsPerSec('rate', 'uploads/s'), p50, p99],
+      timeoutMs: 300_000,
+    },
+    {
+      id: 'head',
+      title: `${heads} HEADs, c=32`,
+      job: (base, createPath) => ({ kind: 'head', base, createPath, targets: 64, requests: heads, concurrency: 32, warmup }),
+      metrics: [opsPerSec('rate', 'req/s'), p50, p99],
+      timeoutMs: 300_000,
+    },
+    {
+      id: 'parallel',
+      title: `${par.n} × ${fmt(par.size)} in 1 MiB PATCHes, c=${par.n}`,
+      job: (base, createPath) => ({ kind: 'uploads', base, createPath, count: par.n, size: par.size, chunk: MiB, concurrency: par.n, creationWithUpload: false, warmup }),
+      metrics: [mbps],
+      timeoutMs: 600_000,
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------- running
+
+interface Cell {
+  round: number;
+  /** Wall-clock phases of this measurement (ms). */
+  phases: { start: number; load: number; idle: number; stop: number };
+  result: JobResult;
+  peakRssMiB: number;
+  /** CPU seconds (user + system) the server used from the first request until it was idle again. */
+  serverCpuS: number;
+  idleWaitMs: number;
+  storedBytes: number;
+}
+
+async function runCell(def: ServerDef, w: Workload, round: number, opts: Options): Promise<Cell> {
+  let t = Date.now();
+  const lap = () => {
+    const now = Date.now();
+    const d = now - t;
+    t = now;
+    return d;
+  };
+  const s = await startServer(def, opts);
+  const phases = { start: lap(), load: 0, idle: 0, stop: 0 };
+  let cell: Cell;
+  try {
+    const cpu0 = cpuTicks(s.pid) ?? 0;
+    const result = await runLoadgen(w.job(`http://127.0.0.1:${s.port}`, def.createPath), w.timeoutMs);
+    phases.load = lap();
+    const idleWaitMs = await waitIdle(s, 60_000);
+    phases.idle = lap();
+    const serverCpuS = ((cpuTicks(s.pid) ?? cpu0) - cpu0) / CLK_TCK;
+    const peak = s.stopSampling();
+    const stored = await storedBytes(s.dir);
+    if (stored < result.totalBytesSent) throw new Error(`${def.label}: only ${stored} bytes on disk after ${result.totalBytesSent} bytes were uploaded`);
+    cell = { round, phases, result, peakRssMiB: peak / MiB, serverCpuS, idleWaitMs, storedBytes: stored };
+  } catch (err) {
+    process.stderr.write(`\n--- last output of ${def.label} (pid ${s.pid}) ---\n${s.log().slice(-4000)}\n`);
+    throw err;
+  } finally {
+    s.stopSampling();
+    lap();
+    await stopServer(s);
+    await rm(s.dir, { recursive: true, force: true });
+    tempDirs.delete(s.dir);
+  }
+  phases.stop = lap();
+  return cell;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return NaN;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+interface Row {
+  workload: string;
+  title: string;
+  metric: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  digits: number;
+  rounds: Record<string, number[]>;
+  median: Record<string, number>;
+  oursVsTus: number | null;
+  oursVsBaseline: number | null;
+}
+
+function fmtNum(v: number | undefined, digits: number): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function table(rows: Row[], servers: ServerDef[]): string {
+  const head = ['workload', 'metric', ...servers.map((s) => s.label), 'ours/@tus', 'ours/base'];
+  const body = rows.map((r) => [
+    r.title,
+    `${r.metric} (${r.unit}) ${r.better === 'higher' ? '↑' : '↓'}`,
+    ...servers.map((s) => fmtNum(r.median[s.id], r.digits)),
+    r.oursVsTus === null ? '–' : r.oursVsTus.toFixed(2),
+    r.oursVsBaseline === null ? '–' : r.oursVsBaseline.toFixed(2),
+  ]);
+  const all = [head, ...body];
+  const widths = head.map((_, i) => Math.max(...all.map((row) => [...row[i]!].length)));
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => (i < 2 ? c + ' '.repeat(widths[i]! - [...c].length) : ' '.repeat(widths[i]! - [...c].length) + c))
+      .join('  ');
+  const sep = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(head), sep, ...body.map(line)].join('\n');
+}
+
+interface Target {
+  what: string;
+  value: number | null;
+  goal: string;
+  met: boolean | null;
+  note?: string;
+}
+
+function targets(rows: Row[]): Target[] {
+  const find = (w: string, m: string) => rows.find((r) => r.workload === w && r.metric === m);
+  const ratio = (w: string, m: string, vs: 'tus' | 'baseline') => {
+    const r = find(w, m);
+    return r ? (vs === 'tus' ? r.oursVsTus : r.oursVsBaseline) : null;
+  };
+  const out: Target[] = [];
+  const ge = (what: string, v: number | null, min: number, note?: string) =>
+    out.push({ what, value: v, goal: `≥ ${min}`, met: v === null ? null : v >= min, ...(note ? { note } : {}) });
+  ge('single PATCH: ours/baseline MB/s', ratio('single', 'throughput', 'baseline'), 0.9);
+  ge('8 MiB PATCHes: ours/baseline MB/s', ratio('chunked', 'throughput', 'baseline'), 0.9);
+  ge('64 parallel: ours/baseline MB/s', ratio('parallel', 'throughput', 'baseline'), 0.85);
+  ge('HEAD: ours/@tus req/s', ratio('head', 'rate', 'tus'), 3);
+  const hp = ratio('head', 'latency p99', 'tus');
+  out.push({ what: 'HEAD: ours/@tus p99', value: hp, goal: '≤ 0.5', met: hp === null ? null : hp <= 0.5 });
+  ge('small uploads: ours/@tus uploads/s', ratio('small', 'rate', 'tus'), 1.0, 'target is for the full DEX pipeline (validation, reports, events, delivery)');
+  const rss = rows.filter((r) => r.metric === 'peak RSS').map((r) => r.median['ours'] ?? NaN);
+  const maxRss = rss.length ? Math.max(...rss) : null;
+  out.push({ what: 'ours peak RSS, worst workload (MiB)', value: maxRss, goal: '< 200', met: maxRss === null ? null : maxRss < 200 });
+  return out;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const servers = SERVERS.filter((s) => !opts.servers || opts.servers.includes(s.id));
+  const wls = workloads(opts.quick).filter((w) => !opts.workloads || opts.workloads.includes(w.id));
+  if (servers.length === 0 || wls.length === 0) throw new Error('nothing to run');
+  const started = Date.now();
+  const loadBefore = os.loadavg();
+  if (loadBefore[0]! > 0.5 * os.cpus().length)
+    process.stderr.write(`bench: warning: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} — other processes are using the CPUs; figures will be noisy\n`);
+  process.stderr.write(
+    `bench: ${opts.quick ? 'quick' : 'full'}, ${opts.rounds} rounds, servers ${servers.map((s) => s.label).join(' / ')}, ` +
+      `${os.cpus().length} CPUs, node ${process.version}\n`,
+  );
+
+  const cells: Record<string, Record<string, Cell[]>> = {};
+  for (const w of wls) {
+    cells[w.id] = {};
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const s of servers) {
+        const c = await runCell(s, w, round, opts);
+        (cells[w.id]![s.id] ??= []).push(c);
+        const m = w.metrics.map((mt) => `${fmtNum(mt.value(c.result), mt.digits)} ${mt.unit}`).join(', ');
+        process.stderr.write(`  ${w.id.padEnd(8)} round ${round}  ${s.label.padEnd(11)}  ${m}, peak RSS ${c.peakRssMiB.toFixed(1)} MiB, CPU ${c.serverCpuS.toFixed(2)} s  [start ${c.phases.start} ms, load ${c.phases.load} ms, idle ${c.phases.idle} ms, stop ${c.phases.stop} ms]\n`);
+      }
+    }
+  }
+
+  const rows: Row[] = [];
+  const mkRow = (w: Workload, metric: string, unit: string, better: 'higher' | 'lower', digits: number, get: (c: Cell) => number) => {
+    const rounds: Record<string, number[]> = {};
+    const med: Record<string, number> = {};
+    for (const s of servers) {
+      rounds[s.id] = (cells[w.id]![s.id] ?? []).map(get);
+      med[s.id] = median(rounds[s.id]!);
+    }
+    const ratio = (other: string) => (med['ours'] !== undefined && med[other] !== undefined && med[other] !== 0 ? med['ours'] / med[other] : null);
+    rows.push({ workload: w.id, title: w.title, metric, unit, better, digits, rounds, median: med, oursVsTus: ratio('tus'), oursVsBaseline: ratio('baseline') });
+  };
+  for (const w of wls) {
+    for (const mt of w.metrics) mkRow(w, mt.label, mt.unit, mt.better, mt.digits, (c) => mt.value(c.result));
+    mkRow(w, 'peak RSS', 'MiB', 'lower', 1, (c) => c.peakRssMiB);
+    mkRow(w, 'server CPU', 's', 'lower', 2, (c) => c.serverCpuS);
+  }
+
+  const text = table(rows, servers);
+  const tg = targets(rows);
+  const elapsedS = (Date.now() - started) / 1000;
+  process.stdout.write(`\nMedians of ${opts.rounds} rounds (${opts.quick ? 'quick sizes' : 'full sizes'}; MB = 10^6 bytes; ↑ higher is better, ↓ lower is better)\n\n${text}\n\n`);
+  process.stdout.write('Targets (issue 3):\n');
+  for (const t of tg) {
+    const mark = t.met === null ? 'n/a ' : t.met ? 'met ' : 'MISS';
+    process.stdout.write(`  [${mark}] ${t.what}: ${t.value === null ? '–' : t.value.toFixed(2)} (${t.goal})${t.note ? ` — ${t.note}` : ''}\n`);
+  }
+  const loadAfter = os.loadavg();
+  const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  process.stdout.write(
+    `\n${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, ${elapsedS.toFixed(0)} s in total; ` +
+      `load average ${la(loadBefore)} before, ${la(loadAfter)} after\n`,
+  );
+
+  if (opts.json) {
+    const doc = {
+      date: new Date().toISOString(),
+      mode: opts.quick ? 'quick' : 'full',
+      rounds: opts.rounds,
+      loadAverage: { before: loadBefore, after: loadAfter },
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: os.totalmem() / GiB, node: process.version, platform: `${os.platform()} ${os.release()}` },
+      servers: servers.map((s) => ({ id: s.id, label: s.label })),
+      workloads: wls.map((w) => ({ id: w.id, title: w.title, job: w.job('http://127.0.0.1:PORT', '/files') })),
+      rows: rows.map(({ digits: _d, ...r }) => r),
+      targets: tg,
+      cells,
+      elapsedSeconds: elapsedS,
+      table: text,
+    };
+    writeFileSync(opts.json, `${JSON.stringify(doc, null, 2)}\n`);
+    process.stderr.write(`wrote ${opts.json}\n`);
+  }
+  loadgen?.disconnect();
+}
+
+// ---------------------------------------------------------------------------------------------- cleanup
+
+function killAll(): void {
+  for (const c of live) {
+    try {
+      if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const d of tempDirs) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    process.stderr.write(`\nbench: ${sig}, stopping servers\n`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  killAll();
+  process.exit(1);
+});

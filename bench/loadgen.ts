@@ -1,0 +1,262 @@
+// The load generator: a separate process (forked by bench.ts) that runs one job against one server over a
+// keep-alive http.Agent and reports the result over IPC. Bodies are written from one reusable random buffer,
+// so a 1 GiB upload never allocates more than that buffer.
+import { randomFillSync } from 'node:crypto';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+export interface Warmup {
+  /** 4 KiB creation-with-upload uploads before the clock starts. */
+  uploads: number;
+  /** HEADs on those uploads before the clock starts. */
+  heads: number;
+}
+
+export type Job =
+  | {
+      kind: 'uploads';
+      base: string; // http://127.0.0.1:PORT
+      createPath: string; // '/files/' or '/files'
+      count: number;
+      size: number;
+      /** Bytes per request; the first request is the POST when creationWithUpload. */
+      chunk: number;
+      concurrency: number;
+      creationWithUpload: boolean;
+      warmup: Warmup;
+    }
+  | {
+      kind: 'head';
+      base: string;
+      createPath: string;
+      /** Uploads created (untimed) to be HEADed round-robin. */
+      targets: number;
+      requests: number;
+      concurrency: number;
+      warmup: Warmup;
+    };
+
+export interface JobResult {
+  /** From the first timed request to the last HTTP response. */
+  elapsedMs: number;
+  /** Uploads completed or HEADs answered in the timed part. */
+  operations: number;
+  /** Body bytes sent in the timed part. */
+  bytes: number;
+  /** Body bytes sent in total (setup and warm-up included), for the stored-bytes check. */
+  totalBytesSent: number;
+  /** Per operation (one whole upload, or one HEAD). */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export type LoadgenMessage = { ok: true; result: JobResult } | { ok: false; error: string };
+
+const BUF = Buffer.allocUnsafe(1 << 20);
+randomFillSync(BUF);
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+// The dextesting/testevent1 "good" manifest, so that our server runs its default pipeline for the stream.
+const METADATA = [
+  ['version', '2.0'],
+  ['data_stream_id', 'dextesting'],
+  ['data_stream_route', 'testevent1'],
+  ['sender_id', 'bench'],
+  ['data_producer_id', 'bench'],
+  ['jurisdiction', 'test'],
+  ['received_filename', 'bench.bin'],
+  ['filename', 'bench.bin'],
+]
+  .map(([k, v]) => `${k} ${b64(v!)}`)
+  .join(',');
+
+interface Resp {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One request; `bodySize` bytes are streamed from BUF with backpressure. */
+function send(agent: http.Agent, url: URL, method: string, headers: http.OutgoingHttpHeaders, bodySize: number): Promise<Resp> {
+  return new Promise((resolve, reject) => {
+    const h: http.OutgoingHttpHeaders = { 'Tus-Resumable': '1.0.0', ...headers };
+    if (bodySize > 0) {
+      h['Content-Length'] = String(bodySize);
+      h['Content-Type'] = 'application/offset+octet-stream';
+    }
+    const req = http.request(url, { method, agent, headers: h });
+    let responded = false;
+    req.on('error', reject);
+    req.on('response', (res) => {
+      responded = true;
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (d: string) => {
+        if (body.length < 2000) body += d;
+      });
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    if (bodySize <= 0) {
+      req.end();
+      return;
+    }
+    let left = bodySize;
+    const pump = () => {
+      // Stop writing if the server answered early (an error): the status check reports it.
+      while (left > 0 && !responded && !req.destroyed) {
+        const n = Math.min(left, BUF.length);
+        left -= n;
+        const chunk = n === BUF.length ? BUF : BUF.subarray(0, n);
+        if (left === 0) {
+          req.end(chunk);
+          return;
+        }
+        if (!req.write(chunk)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+}
+
+function expect(r: Resp, status: number, what: string): void {
+  if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status} ${r.body.slice(0, 300)}`);
+}
+
+async function pool(total: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(concurrency, total) }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= total) return;
+      await fn(i);
+    }
+  });
+  await Promise.all(workers);
+}
+
+class Client {
+  readonly agent: http.Agent;
+  bytesSent = 0;
+  constructor(
+    readonly base: string,
+    readonly createPath: string,
+    concurrency: number,
+  ) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
+  }
+
+  /** Creates an upload of `size` bytes (sending `first` of them with the POST); returns its URL. */
+  async create(size: number, first: number): Promise<URL> {
+    const headers: http.OutgoingHttpHeaders = { 'Upload-Length': String(size), 'Upload-Metadata': METADATA };
+    const r = await send(this.agent, new URL(this.createPath, this.base), 'POST', headers, first);
+    this.bytesSent += first;
+    expect(r, 201, 'POST');
+    const loc = r.headers.location;
+    if (!loc) throw new Error('POST: no Location');
+    if (first > 0 && r.headers['upload-offset'] !== String(first)) throw new Error(`POST: Upload-Offset ${r.headers['upload-offset']}, expected ${first}`);
+    return new URL(loc, this.base);
+  }
+
+  async patch(url: URL, offset: number, n: number): Promise<void> {
+    const r = await send(this.agent, url, 'PATCH', { 'Upload-Offset': String(offset) }, n);
+    this.bytesSent += n;
+    expect(r, 204, 'PATCH');
+    if (r.headers['upload-offset'] !== String(offset + n)) throw new Error(`PATCH: Upload-Offset ${r.headers['upload-offset']}, expected ${offset + n}`);
+  }
+
+  async head(url: URL, offset: number): Promise<void> {
+    const r = await send(this.agent, url, 'HEAD', {}, 0);
+    expect(r, 200, 'HEAD');
+    if (r.headers['upload-offset'] !== String(offset)) throw new Error(`HEAD: Upload-Offset ${r.headers['upload-offset']}, expected ${offset}`);
+  }
+
+  async upload(size: number, chunk: number, creationWithUpload: boolean): Promise<void> {
+    const first = creationWithUpload ? Math.min(size, chunk) : 0;
+    const url = await this.create(size, first);
+    for (let offset = first; offset < size; ) {
+      const n = Math.min(chunk, size - offset);
+      await this.patch(url, offset, n);
+      offset += n;
+    }
+  }
+
+  /** Untimed: small uploads (half-finished, so HEAD reports a partial offset) and HEADs on them. */
+  async warmup(w: Warmup, concurrency: number): Promise<URL[]> {
+    const urls: URL[] = [];
+    await pool(w.uploads, concurrency, async () => {
+      urls.push(await this.create(8192, 4096));
+    });
+    if (urls.length > 0) await pool(w.heads, concurrency, (i) => this.head(urls[i % urls.length]!, 4096));
+    return urls;
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export async function runJob(job: Job): Promise<JobResult> {
+  const client = new Client(job.base, job.createPath, job.concurrency);
+  try {
+    const latencies: number[] = [];
+    let bytes = 0;
+    let operations = 0;
+    let elapsedMs: number;
+    if (job.kind === 'uploads') {
+      await client.warmup(job.warmup, Math.min(32, Math.max(job.concurrency, 8)));
+      const t0 = performance.now();
+      await pool(job.count, job.concurrency, async () => {
+        const s = performance.now();
+        await client.upload(job.size, job.chunk, job.creationWithUpload);
+        latencies.push(performance.now() - s);
+        bytes += job.size;
+        operations++;
+      });
+      elapsedMs = performance.now() - t0;
+    } else {
+      await client.warmup(job.warmup, job.concurrency);
+      const targets: URL[] = [];
+      await pool(job.targets, job.concurrency, async () => {
+        targets.push(await client.create(8192, 4096));
+      });
+      const t0 = performance.now();
+      await pool(job.requests, job.concurrency, async (i) => {
+        const s = performance.now();
+        await client.head(targets[i % targets.length]!, 4096);
+        latencies.push(performance.now() - s);
+        operations++;
+      });
+      elapsedMs = performance.now() - t0;
+    }
+    latencies.sort((a, b) => a - b);
+    return {
+      elapsedMs,
+      operations,
+      bytes,
+      totalBytesSent: client.bytesSent,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      maxMs: latencies.at(-1) ?? 0,
+    };
+  } finally {
+    client.agent.destroy();
+  }
+}
+
+// Run as a forked child: jobs in, results out, one at a time, until the benchmark disconnects.
+if (process.send) {
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (job: Job) => {
+    const reply = (m: LoadgenMessage) => process.send!(m);
+    runJob(job).then(
+      (result) => reply({ ok: true, result }),
+      (err: unknown) => reply({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+    );
+  });
+}
