@@ -245,7 +245,7 @@ function killLoadgen(): void {
   }
 }
 
-function runLoadgen(job: Job, timeoutMs: number): Promise<JobResult> {
+function runLoadgen(job: Job, timeoutMs: number, onStarted: () => void): Promise<JobResult> {
   if (!loadgen) {
     const c = fork(path.join(HERE, 'loadgen.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     live.add(c);
@@ -269,7 +269,11 @@ function runLoadgen(job: Job, timeoutMs: number): Promise<JobResult> {
         reject(err);
       } else resolve(r!);
     };
-    const onMessage = (m: LoadgenMessage) => (m.ok ? finish(null, m.result) : finish(new Error(`load generator: ${m.error}`)));
+    const onMessage = (m: LoadgenMessage) => {
+      if ('started' in m) onStarted();
+      else if (m.ok) finish(null, m.result);
+      else finish(new Error(`load generator: ${m.error}`));
+    };
     const onExit = (code: number | null) => finish(new Error(`load generator exited with ${code} without a result`));
     const timer = setTimeout(() => finish(new Error(`load generator timed out after ${timeoutMs} ms`)), timeoutMs);
     child.on('message', onMessage);
@@ -303,7 +307,7 @@ const p50: Metric = { key: 'p50Ms', label: 'latency p50', unit: 'ms', better: 'l
 const p99: Metric = { key: 'p99Ms', label: 'latency p99', unit: 'ms', better: 'lower', digits: 2, value: (r) => r.p99Ms };
 
 function workloads(quick: boolean): Workload[] {
-  const warmup: Warmup = quick ? { uploads: 16, heads: 32 } : { uploads: 64, heads: 256 };
+  const warmup: Warmup = quick ? { uploads: 8, heads: 16 } : { uploads: 64, heads: 256 };
   const single = quick ? 32 * MiB : GiB;
   const chunked = quick ? 32 * MiB : 256 * MiB;
   const small = quick ? 200 : 2000;
@@ -357,7 +361,7 @@ interface Cell {
   phases: { start: number; load: number; idle: number; stop: number };
   result: JobResult;
   peakRssMiB: number;
-  /** CPU seconds (user + system) the server used from the first request until it was idle again. */
+  /** CPU seconds (user + system) the server used from the start of the timed part until it was idle again. */
   serverCpuS: number;
   idleWaitMs: number;
   storedBytes: number;
@@ -375,8 +379,8 @@ async function runCell(def: ServerDef, w: Workload, round: number, opts: Options
   const phases = { start: lap(), load: 0, idle: 0, stop: 0 };
   let cell: Cell;
   try {
-    const cpu0 = cpuTicks(s.pid) ?? 0;
-    const result = await runLoadgen(w.job(`http://127.0.0.1:${s.port}`, def.createPath), w.timeoutMs);
+    let cpu0 = 0;
+    const result = await runLoadgen(w.job(`http://127.0.0.1:${s.port}`, def.createPath), w.timeoutMs, () => (cpu0 = cpuTicks(s.pid) ?? 0));
     phases.load = lap();
     const idleWaitMs = await waitIdle(s, 60_000);
     phases.idle = lap();
@@ -495,7 +499,7 @@ async function main(): Promise<void> {
         const c = await runCell(s, w, round, opts);
         (cells[w.id]![s.id] ??= []).push(c);
         const m = w.metrics.map((mt) => `${fmtNum(mt.value(c.result), mt.digits)} ${mt.unit}`).join(', ');
-        process.stderr.write(`  ${w.id.padEnd(8)} round ${round}  ${s.label.padEnd(11)}  ${m}, peak RSS ${c.peakRssMiB.toFixed(1)} MiB, CPU ${c.serverCpuS.toFixed(2)} s  [start ${c.phases.start} ms, load ${c.phases.load} ms, idle ${c.phases.idle} ms, stop ${c.phases.stop} ms]\n`);
+        process.stderr.write(`  ${w.id.padEnd(8)} round ${round}  ${s.label.padEnd(11)}  ${m}, peak RSS ${c.peakRssMiB.toFixed(1)} MiB, CPU ${c.serverCpuS.toFixed(2)} s (client ${c.result.clientCpuS.toFixed(2)} s)  [start ${c.phases.start} ms, load ${c.phases.load} ms, idle ${c.phases.idle} ms, stop ${c.phases.stop} ms]\n`);
       }
     }
   }

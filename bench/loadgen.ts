@@ -49,9 +49,16 @@ export interface JobResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** CPU seconds the load generator itself used in the timed part (both share the machine's cores). */
+  clientCpuS: number;
+  /** Requests (whole job) that had to open a new connection instead of reusing a kept-alive one. */
+  newConnections: number;
 }
 
-export type LoadgenMessage = { ok: true; result: JobResult } | { ok: false; error: string };
+/** `started` is sent when the timed part begins (the benchmark reads the server's CPU counter then). */
+export type LoadgenMessage = { started: true } | { ok: true; result: JobResult } | { ok: false; error: string };
+
+const timedPartStarts = () => process.send?.({ started: true } satisfies LoadgenMessage);
 
 const BUF = Buffer.allocUnsafe(1 << 20);
 randomFillSync(BUF);
@@ -71,6 +78,8 @@ const METADATA = [
   .map(([k, v]) => `${k} ${b64(v!)}`)
   .join(',');
 
+const stats = { newConnections: 0 };
+
 interface Resp {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -86,6 +95,9 @@ function send(agent: http.Agent, url: URL, method: string, headers: http.Outgoin
       h['Content-Type'] = 'application/offset+octet-stream';
     }
     const req = http.request(url, { method, agent, headers: h });
+    req.once('socket', () => {
+      if (!req.reusedSocket) stats.newConnections++;
+    });
     let responded = false;
     req.on('error', reject);
     req.on('response', (res) => {
@@ -202,14 +214,18 @@ function percentile(sorted: number[], p: number): number {
 }
 
 export async function runJob(job: Job): Promise<JobResult> {
+  stats.newConnections = 0;
   const client = new Client(job.base, job.createPath, job.concurrency);
   try {
     const latencies: number[] = [];
     let bytes = 0;
     let operations = 0;
     let elapsedMs: number;
+    let cpu0 = process.cpuUsage();
     if (job.kind === 'uploads') {
       await client.warmup(job.warmup, Math.min(32, Math.max(job.concurrency, 8)));
+      timedPartStarts();
+      cpu0 = process.cpuUsage();
       const t0 = performance.now();
       await pool(job.count, job.concurrency, async () => {
         const s = performance.now();
@@ -225,6 +241,8 @@ export async function runJob(job: Job): Promise<JobResult> {
       await pool(job.targets, job.concurrency, async () => {
         targets.push(await client.create(8192, 4096));
       });
+      timedPartStarts();
+      cpu0 = process.cpuUsage();
       const t0 = performance.now();
       await pool(job.requests, job.concurrency, async (i) => {
         const s = performance.now();
@@ -234,6 +252,7 @@ export async function runJob(job: Job): Promise<JobResult> {
       });
       elapsedMs = performance.now() - t0;
     }
+    const cpu = process.cpuUsage(cpu0);
     latencies.sort((a, b) => a - b);
     return {
       elapsedMs,
@@ -243,6 +262,8 @@ export async function runJob(job: Job): Promise<JobResult> {
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),
       maxMs: latencies.at(-1) ?? 0,
+      clientCpuS: (cpu.user + cpu.system) / 1e6,
+      newConnections: stats.newConnections,
     };
   } finally {
     client.agent.destroy();

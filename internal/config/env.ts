@@ -63,6 +63,11 @@ export class EnvReader {
 }
 
 export function parseGoInt(v: string): number | undefined {
+  // Go (base 0) allows `_` between digits and after a base prefix: 1_000, 0x_1F, 0b_1010.
+  if (v.includes('_')) {
+    if (!/^[+-]?(?:0[xXbBoO]_?)?[0-9a-fA-F]+(?:_[0-9a-fA-F]+)*$/.test(v)) return undefined;
+    v = v.replace(/_/g, '');
+  }
   const m = /^([+-]?)(0[xX][0-9a-fA-F]+|0[oO]?[0-7]+|0[bB][01]+|[1-9][0-9]*|0)$/.exec(v);
   if (!m) return undefined;
   const sign = m[1] === '-' ? -1 : 1;

@@ -1,0 +1,497 @@
+// Configuration: defaults, empty values, Go number/boolean forms, start-up errors of the real binary, -appconf
+// dotenv files, and .env.example documenting every variable the config module reads.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import dotenv from 'dotenv';
+import { ConfigError, loadConfig, type Config } from '../../internal/config/config.js';
+import { parseGoInt } from '../../internal/config/env.js';
+import { REPO_ROOT, runToExit, startServer, type RunningServer } from '../helpers/server.js';
+import { request, TR } from '../helpers/http.js';
+
+const CONFIG_JS = path.join(REPO_ROOT, 'dist/internal/config/config.js');
+const ENV_EXAMPLE = path.join(REPO_ROOT, '.env.example');
+const CSRF_DEV = '1qQBJumxRABFBLvaz5PSXBcXLE84viE42x4Aev359DvLSvzjbXSme3whhFkESatW';
+
+/** Every variable of dex-pipeline.md §1.2, decisions.md "Settings beyond DEX's", and SERVER_SHUTDOWN_TIMEOUT. */
+const DOCUMENTED = [
+  'LOGGER_DEBUG_ON', 'ENVIRONMENT', 'SERVER_PROTOCOL', 'SERVER_HOSTNAME', 'SERVER_PORT', 'TUSD_HANDLER_BASE_PATH',
+  'TUSD_HANDLER_INFO_PATH', 'EVENT_MAX_RETRY_COUNT', 'METRICS_LABELS_FROM_MANIFEST', 'TUS_UPLOAD_PREFIX', 'UI_PORT',
+  'UI_SERVER_EXTERNAL_PROTOCOL', 'UI_SERVER_INTERNAL_PROTOCOL', 'UI_SERVER_EXTERNAL_HOST', 'UI_SERVER_INTERNAL_HOST',
+  'CSRF_TOKEN', 'REDIS_CONNECTION_STRING', 'OAUTH_AUTH_ENABLED', 'OAUTH_INTROSPECTION_URL', 'OAUTH_ISSUER_URL',
+  'OAUTH_REQUIRED_SCOPES', 'PROCESSING_STATUS_HEALTH_URI', 'LOCAL_FOLDER_UPLOADS_TUS', 'UPLOAD_CONFIG_PATH',
+  'LOCAL_REPORTS_FOLDER', 'LOCAL_EVENTS_FOLDER', 'AZURE_STORAGE_ACCOUNT', 'AZURE_STORAGE_KEY', 'AZURE_TENANT_ID',
+  'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_ENDPOINT', 'TUS_AZURE_CONTAINER_NAME',
+  'DEX_MANIFEST_CONFIG_CONTAINER_NAME', 'REPORTER_CONNECTION_STRING', 'REPORTER_TOPIC', 'REPORTER_QUEUE',
+  'REPORTER_SUBSCRIPTION', 'REPORTER_MAX_MESSAGES', 'PUBLISHER_CONNECTION_STRING', 'PUBLISHER_TOPIC', 'PUBLISHER_QUEUE',
+  'PUBLISHER_SUBSCRIPTION', 'PUBLISHER_MAX_MESSAGES', 'SUBSCRIBER_CONNECTION_STRING', 'SUBSCRIBER_TOPIC',
+  'SUBSCRIBER_SUBSCRIPTION', 'SUBSCRIBER_MAX_MESSAGES', 'SUBSCRIBER_QUEUE', 'SNS_REPORTER_EVENT_ARN',
+  'SNS_PUBLISHER_EVENT_ARN', 'SQS_SUBSCRIBER_EVENT_ARN', 'SQS_SUBSCRIBER_MAX_MESSAGES', 'S3_ENDPOINT', 'S3_BUCKET_NAME',
+  'DEX_MANIFEST_CONFIG_BUCKET_NAME', 'DEX_S3_MANIFEST_CONFIG_FOLDER_NAME', 'DEX_DELIVERY_CONFIG_FILE', 'LISTENER_WORKERS',
+  // decisions.md
+  'SERVER_LISTEN_HOST', 'TUS_MAX_SIZE', 'TUS_UPLOAD_EXPIRATION', 'TUS_BEHIND_PROXY', 'TUS_NETWORK_TIMEOUT',
+  'TUS_LOCK_TIMEOUT', 'TUS_DISABLE_DOWNLOAD', 'TUS_CORS_ALLOW_ORIGIN', 'TUS_FSYNC', 'UPLOAD_MANIFEST_VALIDATION',
+  'OAUTH_AUDIENCE', 'SERVER_SHUTDOWN_TIMEOUT',
+];
+
+/** Names the compiled config module reads: exact names, and prefixes (ending in `_`) of not-yet-supported groups. */
+async function namesReadByConfig(): Promise<{ exact: string[]; prefixes: string[] }> {
+  const src = await readFile(CONFIG_JS, 'utf8');
+  const found = new Set<string>();
+  for (const re of [/\br\.[a-zA-Z]+\(\s*'([A-Z][A-Z0-9_]*)'/g, /\benv\[\s*'([A-Z][A-Z0-9_]*)'\s*\]/g, /\bprefix:\s*'([A-Z][A-Z0-9_]*)'/g]) {
+    for (const m of src.matchAll(re)) found.add(m[1]!);
+  }
+  const all = [...found];
+  return { exact: all.filter((n) => !n.endsWith('_')), prefixes: all.filter((n) => n.endsWith('_')) };
+}
+
+/** Every variable named in .env.example, active or commented out, with its line and the comment above it. */
+async function envExample(): Promise<Map<string, { active: boolean; line: string; comment: string }>> {
+  const lines = (await readFile(ENV_EXAMPLE, 'utf8')).split('\n');
+  const out = new Map<string, { active: boolean; line: string; comment: string }>();
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(#\s*)?(?:export\s+)?([A-Z][A-Z0-9_]*)=/.exec(lines[i]!);
+    if (!m) continue;
+    let j = i - 1;
+    while (j >= 0 && lines[j]!.trim() === '') j--;
+    out.set(m[2]!, { active: m[1] === undefined, line: lines[i]!, comment: j >= 0 ? lines[j]! : '' });
+  }
+  return out;
+}
+
+const throwsNaming = (env: Record<string, string>, pattern: RegExp) =>
+  assert.throws(() => loadConfig(env), (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `not a ConfigError: ${String(err)}`);
+    assert.match(err.message, pattern);
+    return true;
+  });
+
+describe('config: defaults (loadConfig({}))', () => {
+  it('has every default of dex-pipeline.md §1.2 and decisions.md', () => {
+    const c = loadConfig({});
+    const { corsAllowOrigin, ...tus } = c.tus;
+    assert.deepEqual(c.logger, { debug: false, environment: 'DEV' });
+    assert.deepEqual(c.server, { protocol: 'http', hostname: 'localhost', port: 8080, listenHost: '0.0.0.0', shutdownTimeoutMs: 10_000 });
+    assert.deepEqual(tus, {
+      basePath: '/files/',
+      infoPath: '/info/',
+      uploadPrefix: 'tus-prefix',
+      maxSize: 0,
+      expirationSeconds: 0,
+      behindProxy: false,
+      networkTimeoutMs: 60_000,
+      lockTimeoutMs: 20_000,
+      disableDownload: true,
+      fsync: false,
+    });
+    // `.*` must match any whole origin.
+    for (const o of ['http://localhost:3000', 'https://app.example', 'null', '']) assert.ok(corsAllowOrigin.test(o), o);
+    assert.deepEqual(c.storage, { localFolderUploadsTus: './uploads' });
+    assert.equal(c.manifest.uploadConfigPath, './upload-configs');
+    assert.deepEqual(c.manifest.metricsLabelsFromManifest, ['data_stream_id', 'data_stream_route', 'sender_id']);
+    assert.deepEqual(c.reports, { localReportsFolder: './uploads/reports' });
+    assert.deepEqual(c.events, { localEventsFolder: './uploads/events', maxRetryCount: 3, listenerWorkers: 5 });
+    assert.deepEqual(c.delivery, { configFile: './configs/local/deliver.yml' });
+    assert.deepEqual(c.ui, {
+      port: 8081,
+      externalProtocol: 'http',
+      internalProtocol: 'http',
+      externalHost: 'localhost:8080',
+      internalHost: 'localhost:8080',
+      csrfToken: CSRF_DEV,
+    });
+    assert.equal(c.oauth.enabled, false);
+    assert.equal(c.oauth.introspectionUrl, undefined);
+    assert.equal(c.oauth.issuerUrl, undefined);
+    assert.equal(c.oauth.audience, undefined);
+    assert.deepEqual(c.oauth.requiredScopes, []);
+    assert.equal(c.processingStatusHealthUri, undefined);
+  });
+
+  it('UPLOAD_MANIFEST_VALIDATION defaults to true, or (until manifests land) true is refused as not yet supported', () => {
+    const c = loadConfig({});
+    if (c.manifest.validation) {
+      assert.equal(loadConfig({ UPLOAD_MANIFEST_VALIDATION: 'false' }).manifest.validation, false);
+    } else {
+      throwsNaming({ UPLOAD_MANIFEST_VALIDATION: 'true' }, /UPLOAD_MANIFEST_VALIDATION.*not yet supported/);
+      assert.equal(loadConfig({ UPLOAD_MANIFEST_VALIDATION: 'false' }).manifest.validation, false);
+    }
+  });
+
+  it('reads the non-default values it is given', () => {
+    const c = loadConfig({
+      LOGGER_DEBUG_ON: 'true',
+      ENVIRONMENT: 'PROD',
+      SERVER_PROTOCOL: 'https',
+      SERVER_HOSTNAME: 'up.example',
+      SERVER_PORT: '9000',
+      SERVER_LISTEN_HOST: '127.0.0.1',
+      SERVER_SHUTDOWN_TIMEOUT: '2500',
+      TUSD_HANDLER_BASE_PATH: '/up',
+      TUSD_HANDLER_INFO_PATH: '/status/',
+      TUS_UPLOAD_PREFIX: 'raw',
+      TUS_MAX_SIZE: '1048576',
+      TUS_UPLOAD_EXPIRATION: '3600',
+      TUS_BEHIND_PROXY: 'true',
+      TUS_NETWORK_TIMEOUT: '1000',
+      TUS_LOCK_TIMEOUT: '500',
+      TUS_DISABLE_DOWNLOAD: 'false',
+      TUS_CORS_ALLOW_ORIGIN: 'https://app\\.example',
+      TUS_FSYNC: 'true',
+      LOCAL_FOLDER_UPLOADS_TUS: '/data/up',
+      UPLOAD_CONFIG_PATH: '/data/configs',
+      METRICS_LABELS_FROM_MANIFEST: ' a , b ,, c ',
+      LOCAL_REPORTS_FOLDER: '/data/reports',
+      LOCAL_EVENTS_FOLDER: '/data/events',
+      EVENT_MAX_RETRY_COUNT: '0',
+      LISTENER_WORKERS: '2',
+      DEX_DELIVERY_CONFIG_FILE: '/data/deliver.yml',
+      UI_PORT: '9001',
+      CSRF_TOKEN: 'secret',
+      OAUTH_AUTH_ENABLED: 'false',
+      OAUTH_ISSUER_URL: 'https://issuer.example',
+      OAUTH_REQUIRED_SCOPES: 'a  b c',
+      OAUTH_AUDIENCE: 'dex',
+      PROCESSING_STATUS_HEALTH_URI: 'http://ps/health',
+    });
+    assert.equal(c.logger.debug, true);
+    assert.equal(c.logger.environment, 'PROD');
+    assert.deepEqual(c.server, { protocol: 'https', hostname: 'up.example', port: 9000, listenHost: '127.0.0.1', shutdownTimeoutMs: 2500 });
+    assert.equal(c.tus.basePath, '/up/', 'a trailing slash is added');
+    assert.equal(c.tus.infoPath, '/status/');
+    assert.equal(c.tus.uploadPrefix, 'raw');
+    assert.equal(c.tus.maxSize, 1048576);
+    assert.equal(c.tus.expirationSeconds, 3600);
+    assert.equal(c.tus.behindProxy, true);
+    assert.equal(c.tus.networkTimeoutMs, 1000);
+    assert.equal(c.tus.lockTimeoutMs, 500);
+    assert.equal(c.tus.disableDownload, false);
+    assert.equal(c.tus.fsync, true);
+    assert.ok(c.tus.corsAllowOrigin.test('https://app.example'));
+    assert.ok(!c.tus.corsAllowOrigin.test('https://app.example.evil'), 'the pattern must match the whole origin');
+    assert.ok(!c.tus.corsAllowOrigin.test('https://appXexample'));
+    assert.equal(c.storage.localFolderUploadsTus, '/data/up');
+    assert.equal(c.manifest.uploadConfigPath, '/data/configs');
+    assert.deepEqual(c.manifest.metricsLabelsFromManifest, ['a', 'b', 'c']);
+    assert.deepEqual(c.reports, { localReportsFolder: '/data/reports' });
+    assert.deepEqual(c.events, { localEventsFolder: '/data/events', maxRetryCount: 0, listenerWorkers: 2 });
+    assert.equal(c.delivery.configFile, '/data/deliver.yml');
+    assert.equal(c.ui.port, 9001);
+    assert.equal(c.ui.csrfToken, 'secret');
+    assert.equal(c.oauth.issuerUrl, 'https://issuer.example');
+    assert.deepEqual(c.oauth.requiredScopes, ['a', 'b', 'c']);
+    assert.equal(c.oauth.audience, 'dex');
+    assert.equal(c.processingStatusHealthUri, 'http://ps/health');
+  });
+});
+
+describe('config: empty values', () => {
+  let names: string[];
+  before(async () => {
+    const read = await namesReadByConfig();
+    // Prefix groups are represented by their documented members.
+    names = [...new Set([...read.exact, ...DOCUMENTED])];
+  });
+
+  it('an empty (or blank) value means the default for every variable, except UI_PORT= which disables the UI', () => {
+    const defaults = loadConfig({});
+    for (const blank of ['', '   ', '\t']) {
+      const env: Record<string, string> = {};
+      for (const n of names) env[n] = blank;
+      const c = loadConfig(env);
+      assert.equal(c.ui.port, null, `UI_PORT=${JSON.stringify(blank)} disables the UI`);
+      assert.deepEqual({ ...c, ui: { ...c.ui, port: defaults.ui.port } }, defaults, `all variables set to ${JSON.stringify(blank)}`);
+    }
+    assert.ok(names.length >= 60, `${names.length} names`);
+  });
+
+  it('each variable alone set to empty gives exactly the defaults', () => {
+    const defaults = loadConfig({});
+    for (const n of names) {
+      if (n === 'UI_PORT') continue;
+      assert.deepEqual(loadConfig({ [n]: '' }), defaults, n);
+    }
+    assert.equal(loadConfig({ UI_PORT: '' }).ui.port, null);
+    assert.equal(loadConfig({ UI_PORT: '8082' }).ui.port, 8082);
+  });
+});
+
+describe('config: Go integer forms and booleans', () => {
+  it('integers accept Go ParseInt(base 0) forms', () => {
+    for (const v of ['8080', '0x1F90', '0X1f90', '0o17620', '0O17620', '017620', '0b1111110010000', '0B1111110010000', '8_080', '0x_1F_90', '+8080']) {
+      assert.equal(loadConfig({ SERVER_PORT: v }).server.port, 8080, v);
+    }
+    assert.equal(loadConfig({ TUS_MAX_SIZE: '1_000_000' }).tus.maxSize, 1_000_000);
+    assert.equal(loadConfig({ TUS_MAX_SIZE: ' 42 ' }).tus.maxSize, 42, 'surrounding blanks are ignored');
+  });
+
+  it('a malformed or out-of-range integer is an error naming the variable', () => {
+    for (const v of ['abc', '80 80', '8080.0', '8e3', '0x', '08', '0b2', '1__0', '_1', '1_', '0x1G', 'NaN', '８０８０']) {
+      throwsNaming({ SERVER_PORT: v }, /SERVER_PORT/);
+    }
+    throwsNaming({ SERVER_PORT: '65536' }, /SERVER_PORT/);
+    throwsNaming({ SERVER_PORT: '-1' }, /SERVER_PORT/);
+    throwsNaming({ TUS_MAX_SIZE: '-1' }, /TUS_MAX_SIZE/);
+    throwsNaming({ TUS_MAX_SIZE: '99999999999999999999' }, /TUS_MAX_SIZE/);
+    throwsNaming({ TUS_LOCK_TIMEOUT: '0' }, /TUS_LOCK_TIMEOUT/);
+    throwsNaming({ LISTENER_WORKERS: '0x' }, /LISTENER_WORKERS/);
+    throwsNaming({ UI_PORT: 'none' }, /UI_PORT/);
+  });
+
+  it('booleans accept Go ParseBool forms', () => {
+    for (const v of ['1', 't', 'T', 'TRUE', 'true', 'True']) assert.equal(loadConfig({ TUS_BEHIND_PROXY: v }).tus.behindProxy, true, v);
+    for (const v of ['0', 'f', 'F', 'FALSE', 'false', 'False']) assert.equal(loadConfig({ TUS_DISABLE_DOWNLOAD: v }).tus.disableDownload, false, v);
+    for (const v of ['maybe', 'yes', 'no', 'on', 'off', '2', 'tRuE', 'fAlse', 'y']) throwsNaming({ TUS_BEHIND_PROXY: v }, /TUS_BEHIND_PROXY/);
+    throwsNaming({ LOGGER_DEBUG_ON: 'INFO' }, /LOGGER_DEBUG_ON/);
+  });
+
+  it('other invalid values are errors naming the variable', () => {
+    throwsNaming({ TUSD_HANDLER_BASE_PATH: 'files/' }, /TUSD_HANDLER_BASE_PATH/);
+    throwsNaming({ TUSD_HANDLER_BASE_PATH: '/files?x' }, /TUSD_HANDLER_BASE_PATH/);
+    throwsNaming({ TUS_CORS_ALLOW_ORIGIN: '(' }, /TUS_CORS_ALLOW_ORIGIN/);
+    throwsNaming({ TUS_UPLOAD_PREFIX: '../escape' }, /TUS_UPLOAD_PREFIX/);
+    throwsNaming({ TUS_UPLOAD_PREFIX: '/abs' }, /TUS_UPLOAD_PREFIX/);
+  });
+
+  it('variables of features not built yet stop the start, naming the variable', async () => {
+    const { prefixes } = await namesReadByConfig();
+    assert.ok(prefixes.length > 0);
+    const groups = DOCUMENTED.filter(
+      (n) => prefixes.some((p) => n.startsWith(p)) || ['REDIS_CONNECTION_STRING', 'TUS_AZURE_CONTAINER_NAME', 'DEX_MANIFEST_CONFIG_CONTAINER_NAME', 'DEX_MANIFEST_CONFIG_BUCKET_NAME', 'DEX_S3_MANIFEST_CONFIG_FOLDER_NAME'].includes(n),
+    );
+    assert.ok(groups.length >= 30, `${groups.length} variables`);
+    for (const n of groups) throwsNaming({ [n]: 'x' }, new RegExp(`${n}.*not yet supported`));
+    throwsNaming({ OAUTH_AUTH_ENABLED: 'true' }, /OAUTH_AUTH_ENABLED.*not yet supported/);
+    throwsNaming({ OAUTH_AUTH_ENABLED: 'T' }, /OAUTH_AUTH_ENABLED.*not yet supported/);
+    assert.equal(loadConfig({ OAUTH_AUTH_ENABLED: 'false' }).oauth.enabled, false);
+  });
+});
+
+describe('config: parseGoInt', () => {
+  it('parses Go base-0 integer literals', () => {
+    const table: Array<[string, number | undefined]> = [
+      ['0', 0], ['7', 7], ['-7', -7], ['+7', 7], ['42', 42], ['0x1F90', 8080], ['0X1f90', 8080], ['-0x10', -16],
+      ['0o17', 15], ['0O17', 15], ['017', 15], ['0_17', 15], ['0b101', 5], ['0B101', 5], ['1_000', 1000],
+      ['0x_ff', 255], ['0b_1_0', 2], ['9007199254740991', Number.MAX_SAFE_INTEGER], ['00', 0],
+      ['', undefined], [' ', undefined], ['08', undefined], ['09', undefined], ['0x', undefined], ['0b', undefined],
+      ['0b2', undefined], ['0o8', undefined], ['1.5', undefined], ['1e3', undefined], ['abc', undefined], ['--1', undefined],
+      ['+-1', undefined], ['1_', undefined], ['_1', undefined], ['1__0', undefined], ['0x1G', undefined], [' 1', undefined],
+      ['9007199254740993', undefined], ['99999999999999999999', undefined], ['١٢', undefined], ['Infinity', undefined],
+      ['NaN', undefined], ['1_a', undefined],
+    ];
+    for (const [v, want] of table) assert.equal(parseGoInt(v), want, JSON.stringify(v));
+  });
+});
+
+describe('config: the real binary', () => {
+  it('a non-numeric SERVER_PORT exits 1 naming the variable', async () => {
+    const r = await runToExit({ SERVER_PORT: 'eighty' });
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, /SERVER_PORT/);
+  });
+
+  it('an unknown boolean exits 1 naming the variable', async () => {
+    const r = await runToExit({ TUS_BEHIND_PROXY: 'maybe' });
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, /TUS_BEHIND_PROXY/);
+  });
+
+  it('-appconf naming a missing file exits 1 naming the file', async () => {
+    const missing = path.join(tmpdir(), 'dex-no-such-dir', 'missing-settings.env');
+    for (const args of [['-appconf', missing], [`--appconf=${missing}`]]) {
+      const r = await runToExit({}, args);
+      assert.equal(r.code, 1, r.output);
+      assert.match(r.output, /missing-settings\.env/);
+    }
+    const r = await runToExit({}, ['-appconf']);
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, /appconf/);
+  });
+
+  it('an unknown command-line argument exits 1', async () => {
+    const r = await runToExit({}, ['--port=9']);
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, /--port=9/);
+  });
+
+  it('variables of features not built yet exit 1 naming the variable as not yet supported', async () => {
+    const cases: Array<[string, string]> = [
+      ['S3_ENDPOINT', 'x'],
+      ['REDIS_CONNECTION_STRING', 'redis://x'],
+      ['REPORTER_CONNECTION_STRING', 'x'],
+      ['OAUTH_AUTH_ENABLED', 'true'],
+      ['SNS_PUBLISHER_EVENT_ARN', 'x'],
+    ];
+    for (const [name, value] of cases) {
+      const r = await runToExit({ [name]: value });
+      assert.equal(r.code, 1, `${name}: ${r.output}`);
+      assert.match(r.output, new RegExp(`${name}.*not yet supported`), r.output);
+    }
+  });
+});
+
+describe('config: -appconf dotenv files', () => {
+  let dir: string;
+  const servers: RunningServer[] = [];
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'dex-appconf-'));
+    await writeFile(path.join(dir, 'simple.env'), '# settings for the test\nTUSD_HANDLER_BASE_PATH=/up/\n');
+    await writeFile(
+      path.join(dir, 'layered.env'),
+      [
+        '# comments and export prefixes are fine',
+        'export PART=up2',
+        'TUSD_HANDLER_BASE_PATH=/${PART}/',
+        'TUS_UPLOAD_EXPIRATION=$EXPIRY_FROM_ENV',
+        'TUS_CORS_ALLOW_ORIGIN="https://${CORS_HOST}"',
+        'TUS_MAX_SIZE=999 # already set in the environment: not overridden',
+        'ENVIRONMENT=from-file',
+        '',
+      ].join('\n'),
+    );
+  });
+  after(async () => {
+    for (const s of servers) await s.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const start = async (opts: Parameters<typeof startServer>[0]) => {
+    const s = await startServer(opts);
+    servers.push(s);
+    return s;
+  };
+
+  for (const form of ['-appconf FILE', '--appconf=FILE', '-appconf=FILE', '--appconf FILE']) {
+    it(`${form} loads the dotenv file`, async () => {
+      const file = path.join(dir, 'simple.env');
+      const args = form.includes('=') ? [form.replace('FILE', file)] : [form.split(' ')[0]!, file];
+      const s = await start({ args });
+      const o = await request({ method: 'OPTIONS', url: `${s.url}/up/` });
+      assert.equal(o.status, 200);
+      assert.equal(o.headers['tus-version'], '1.0.0');
+      const c = await request({ method: 'POST', url: `${s.url}/up/`, headers: { ...TR, 'Upload-Length': '1' } });
+      assert.equal(c.status, 201);
+      assert.match(String(c.headers.location), /\/up\/[0-9a-f-]{36}$/);
+      assert.equal((await request({ method: 'OPTIONS', url: `${s.url}/files/` })).status, 404, 'the default base path is not served');
+      await s.stop();
+    });
+  }
+
+  it('a relative -appconf path resolves against the working directory', async () => {
+    const work = await mkdtemp(path.join(tmpdir(), 'dex-appconf-rel-'));
+    try {
+      await writeFile(path.join(work, 'settings.env'), 'TUSD_HANDLER_BASE_PATH=/rel/\n');
+      const s = await startServer({ dir: work, args: ['-appconf', 'settings.env'] });
+      try {
+        assert.equal((await request({ method: 'OPTIONS', url: `${s.url}/rel/` })).status, 200);
+      } finally {
+        await s.cleanup();
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('expands $VAR / ${VAR} and never overrides a variable already in the environment', async () => {
+    const s = await start({
+      args: ['-appconf', path.join(dir, 'layered.env')],
+      env: { EXPIRY_FROM_ENV: '3600', CORS_HOST: 'app.example', TUS_MAX_SIZE: '4242', ENVIRONMENT: 'from-env' },
+    });
+    const o = await request({ method: 'OPTIONS', url: `${s.url}/up2/` });
+    assert.equal(o.status, 200, '${PART} expanded from the file itself');
+    assert.match(String(o.headers['tus-extension']), /(^|,)expiration(,|$)/, '$EXPIRY_FROM_ENV expanded from the environment');
+    assert.equal(o.headers['tus-max-size'], '4242', 'the environment wins over the file');
+    const ok = await request({ method: 'OPTIONS', url: `${s.url}/up2/`, headers: { Origin: 'https://app.example' } });
+    assert.equal(ok.headers['access-control-allow-origin'], 'https://app.example', 'double-quoted value expanded');
+    const refused = await request({ method: 'OPTIONS', url: `${s.url}/up2/`, headers: { Origin: 'https://other.example' } });
+    assert.equal(refused.status, 403);
+    const created = await request({ method: 'POST', url: `${s.url}/up2/`, headers: { ...TR, 'Upload-Length': '1' } });
+    assert.equal(created.status, 201);
+    assert.ok(created.headers['upload-expires'], 'expiration is on');
+    const record = s
+      .logs()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { app_info?: { Env?: string } })
+      .find((r) => r.app_info);
+    assert.equal(record?.app_info?.Env, 'from-env');
+    await s.stop();
+  });
+
+  it('with no settings at all the server starts, creates its folders and /health is UP', async () => {
+    // Only what the harness needs (a free loopback port, no UI) is set.
+    const s = await start({});
+    const h = await request({ method: 'GET', url: `${s.url}/health` });
+    assert.equal(h.status, 200);
+    const body = JSON.parse(h.body) as { status: string; services: Array<{ status: string }> | null };
+    assert.equal(body.status, 'UP');
+    for (const svc of body.services ?? []) assert.equal(svc.status, 'UP');
+    assert.ok((await stat(s.storeDir)).isDirectory(), 'uploads/tus-prefix exists before any upload');
+    assert.equal((await request({ method: 'OPTIONS', url: `${s.url}/files/` })).status, 200);
+    await s.stop();
+  });
+
+  it('.env.example works as an -appconf file', async () => {
+    const s = await start({ args: ['-appconf', ENV_EXAMPLE] });
+    const o = await request({ method: 'OPTIONS', url: `${s.url}/files/` });
+    assert.equal(o.status, 200);
+    assert.equal(o.headers['tus-max-size'], undefined, 'TUS_MAX_SIZE=0 means no limit');
+    assert.equal((await request({ method: 'GET', url: `${s.url}/health` })).status, 200);
+    await s.stop();
+  });
+});
+
+describe('config: .env.example', () => {
+  let example: Map<string, { active: boolean; line: string; comment: string }>;
+  let read: { exact: string[]; prefixes: string[] };
+  before(async () => {
+    example = await envExample();
+    read = await namesReadByConfig();
+  });
+
+  it('names every variable the config module reads', () => {
+    assert.ok(read.exact.length >= 40, `only ${read.exact.length} names found in ${CONFIG_JS}`);
+    assert.ok(read.exact.includes('SERVER_SHUTDOWN_TIMEOUT'));
+    assert.deepEqual(read.exact.filter((n) => !example.has(n)), []);
+    for (const p of read.prefixes) assert.ok([...example.keys()].some((n) => n.startsWith(p)), `no variable with prefix ${p}`);
+  });
+
+  it('names every variable of dex-pipeline.md §1.2 and decisions.md', () => {
+    assert.deepEqual(DOCUMENTED.filter((n) => !example.has(n)), []);
+  });
+
+  it('documents each variable with a one-line comment giving its default', () => {
+    for (const [name, e] of example) {
+      assert.match(e.comment, /^#\s.*\(default: [^)]*\)/, `${name}: comment above is ${JSON.stringify(e.comment)}`);
+    }
+  });
+
+  it('keeps variables of features not built yet commented out, marked "not yet supported"', () => {
+    const unsupported = [...example.keys()].filter((n) => {
+      try {
+        loadConfig({ [n]: n === 'OAUTH_AUTH_ENABLED' || n === 'UPLOAD_MANIFEST_VALIDATION' ? 'true' : 'x' });
+        return false;
+      } catch (err) {
+        return err instanceof ConfigError && /not yet supported/.test(err.message);
+      }
+    });
+    assert.ok(unsupported.length >= 30, `${unsupported.length}`);
+    for (const n of unsupported) {
+      const e = example.get(n)!;
+      assert.equal(e.active, false, `${n} must be commented out`);
+      assert.match(e.comment, /not yet supported/i, n);
+    }
+    for (const n of example.keys()) if (/^OAUTH_/.test(n)) assert.equal(example.get(n)!.active, false, n);
+  });
+
+  it('its active lines are the defaults and name only variables the server reads', async () => {
+    const parsed = dotenv.parse(await readFile(ENV_EXAMPLE, 'utf8'));
+    const active = [...example].filter(([, e]) => e.active).map(([n]) => n);
+    assert.deepEqual(Object.keys(parsed).sort(), active.sort());
+    assert.deepEqual(active.filter((n) => !read.exact.includes(n)), []);
+    const c: Config = loadConfig(parsed);
+    assert.deepEqual(c, loadConfig({}));
+  });
+});
