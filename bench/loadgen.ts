@@ -3,6 +3,7 @@
 // so a 1 GiB upload never allocates more than that buffer.
 import { randomFillSync } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 export interface Warmup {
@@ -79,6 +80,78 @@ const METADATA = [
   .join(',');
 
 const stats = { newConnections: 0 };
+const seenSockets = new WeakSet<net.Socket>();
+
+/**
+ * HEAD goes over raw keep-alive sockets instead of http.Agent: Node's http client closes the connection after
+ * every HEAD response that carries neither Content-Length nor Transfer-Encoding (nodejs/node#28438), and none
+ * of the three servers sends one, so through http.Agent the HEAD workload would measure TCP connection set-up.
+ * A HEAD response never has a body, so it ends at the blank line; real tus clients keep such connections alive.
+ */
+class HeadConnection {
+  private sock: net.Socket | null = null;
+  private buf = '';
+  private waiter: { resolve: (r: Resp) => void; reject: (e: Error) => void } | null = null;
+
+  constructor(private readonly url: URL) {}
+
+  private connect(): net.Socket {
+    const sock = net.connect({ host: this.url.hostname, port: Number(this.url.port) });
+    stats.newConnections++;
+    sock.setNoDelay(true);
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      this.parse();
+    });
+    const fail = (err?: Error) => {
+      // A socket we already gave up on (the server said "close") fails nobody.
+      if (this.sock !== sock) return;
+      this.sock = null;
+      const w = this.waiter;
+      this.waiter = null;
+      w?.reject(err ?? new Error('HEAD: connection closed before the response'));
+    };
+    sock.on('error', fail);
+    sock.on('close', () => fail());
+    return sock;
+  }
+
+  private parse(): void {
+    const end = this.buf.indexOf('\r\n\r\n');
+    if (end < 0 || !this.waiter) return;
+    const lines = this.buf.slice(0, end).split('\r\n');
+    this.buf = this.buf.slice(end + 4);
+    const status = Number(lines[0]!.split(' ')[1]);
+    const headers: http.IncomingHttpHeaders = {};
+    for (const l of lines.slice(1)) {
+      const c = l.indexOf(':');
+      if (c > 0) headers[l.slice(0, c).trim().toLowerCase()] = l.slice(c + 1).trim();
+    }
+    if (/\bclose\b/i.test(String(headers.connection ?? ''))) {
+      this.sock?.end();
+      this.sock = null;
+    }
+    const w = this.waiter;
+    this.waiter = null;
+    w.resolve({ status, headers, body: '' });
+  }
+
+  head(url: URL): Promise<Resp> {
+    if (!this.sock) {
+      this.buf = '';
+      this.sock = this.connect();
+    }
+    const p = new Promise<Resp>((resolve, reject) => (this.waiter = { resolve, reject }));
+    this.sock.write(`HEAD ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nTus-Resumable: 1.0.0\r\n\r\n`);
+    return p;
+  }
+
+  close(): void {
+    this.sock?.destroy();
+    this.sock = null;
+  }
+}
 
 interface Resp {
   status: number;
@@ -95,8 +168,11 @@ function send(agent: http.Agent, url: URL, method: string, headers: http.Outgoin
       h['Content-Type'] = 'application/offset+octet-stream';
     }
     const req = http.request(url, { method, agent, headers: h });
-    req.once('socket', () => {
-      if (!req.reusedSocket) stats.newConnections++;
+    req.once('socket', (sock: net.Socket) => {
+      if (!seenSockets.has(sock)) {
+        seenSockets.add(sock);
+        stats.newConnections++;
+      }
     });
     let responded = false;
     req.on('error', reject);
@@ -139,13 +215,14 @@ function expect(r: Resp, status: number, what: string): void {
   if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status} ${r.body.slice(0, 300)}`);
 }
 
-async function pool(total: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+/** Runs fn(0..total-1) with `concurrency` workers; `w` is the worker's index. */
+async function pool(total: number, concurrency: number, fn: (i: number, w: number) => Promise<void>): Promise<void> {
   let next = 0;
-  const workers = Array.from({ length: Math.min(concurrency, total) }, async () => {
+  const workers = Array.from({ length: Math.min(concurrency, total) }, async (_, w) => {
     for (;;) {
       const i = next++;
       if (i >= total) return;
-      await fn(i);
+      await fn(i, w);
     }
   });
   await Promise.all(workers);
@@ -181,8 +258,12 @@ class Client {
     if (r.headers['upload-offset'] !== String(offset + n)) throw new Error(`PATCH: Upload-Offset ${r.headers['upload-offset']}, expected ${offset + n}`);
   }
 
-  async head(url: URL, offset: number): Promise<void> {
-    const r = await send(this.agent, url, 'HEAD', {}, 0);
+  private readonly headConns: HeadConnection[] = [];
+
+  /** HEAD on worker `w`'s own kept-alive connection. */
+  async head(url: URL, offset: number, w: number): Promise<void> {
+    const conn = (this.headConns[w] ??= new HeadConnection(url));
+    const r = await conn.head(url);
     expect(r, 200, 'HEAD');
     if (r.headers['upload-offset'] !== String(offset)) throw new Error(`HEAD: Upload-Offset ${r.headers['upload-offset']}, expected ${offset}`);
   }
@@ -197,13 +278,18 @@ class Client {
     }
   }
 
+  close(): void {
+    this.agent.destroy();
+    for (const c of this.headConns) c?.close();
+  }
+
   /** Untimed: small uploads (half-finished, so HEAD reports a partial offset) and HEADs on them. */
   async warmup(w: Warmup, concurrency: number): Promise<URL[]> {
     const urls: URL[] = [];
     await pool(w.uploads, concurrency, async () => {
       urls.push(await this.create(8192, 4096));
     });
-    if (urls.length > 0) await pool(w.heads, concurrency, (i) => this.head(urls[i % urls.length]!, 4096));
+    if (urls.length > 0) await pool(w.heads, concurrency, (i, worker) => this.head(urls[i % urls.length]!, 4096, worker));
     return urls;
   }
 }
@@ -244,9 +330,9 @@ export async function runJob(job: Job): Promise<JobResult> {
       timedPartStarts();
       cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      await pool(job.requests, job.concurrency, async (i) => {
+      await pool(job.requests, job.concurrency, async (i, w) => {
         const s = performance.now();
-        await client.head(targets[i % targets.length]!, 4096);
+        await client.head(targets[i % targets.length]!, 4096, w);
         latencies.push(performance.now() - s);
         operations++;
       });
@@ -266,7 +352,7 @@ export async function runJob(job: Job): Promise<JobResult> {
       newConnections: stats.newConnections,
     };
   } finally {
-    client.agent.destroy();
+    client.close();
   }
 }
 
