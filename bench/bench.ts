@@ -311,7 +311,7 @@ function workloads(quick: boolean): Workload[] {
   const single = quick ? 32 * MiB : GiB;
   const chunked = quick ? 32 * MiB : 256 * MiB;
   const small = quick ? 200 : 2000;
-  const heads = quick ? 600 : 5000;
+  const heads = quick ? 1000 : 5000;
   const par = quick ? { n: 64, size: 2 * MiB } : { n: 64, size: 16 * MiB };
   const fmt = (b: number) => (b >= GiB ? `${b / GiB} GiB` : `${b / MiB} MiB`);
   return [

@@ -1,16 +1,8 @@
 // Entry point: read the configuration, compose the parts once, serve, and shut down gracefully.
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { appconfPath, loadAppconf } from '../internal/config/appconf.js';
 import { ConfigError, loadConfig, type Config } from '../internal/config/config.js';
 import { createLogger } from '../internal/logging/logger.js';
-import { FileStore } from '../internal/storage/file/filestore.js';
-import { MemoryLocker } from '../internal/locking/memory/memorylocker.js';
-import { HookChain } from '../internal/tus/hooks.js';
-import { TusCore } from '../internal/tus/core.js';
-import { ExpirationCleaner } from '../internal/tus/expiration.js';
-import { buildApp } from '../internal/server/app.js';
-import { loadBuildInfo } from '../internal/version/plugin.js';
+import { composeServer } from '../internal/server/compose.js';
 
 function readConfig(): Config {
   try {
@@ -29,33 +21,7 @@ function readConfig(): Config {
 async function main(): Promise<void> {
   const config = readConfig();
   const log = createLogger(config);
-  const build = loadBuildInfo();
-
-  const root = config.storage.localFolderUploadsTus;
-  await mkdir(root, { recursive: true });
-  const store = new FileStore({ root, directory: path.join(root, config.tus.uploadPrefix), fsync: config.tus.fsync });
-  await store.init();
-  const locker = new MemoryLocker();
-  const hooks = new HookChain(log);
-
-  const core = new TusCore(
-    store,
-    locker,
-    hooks,
-    {
-      basePath: config.tus.basePath,
-      maxSize: config.tus.maxSize,
-      expirationMs: config.tus.expirationSeconds * 1000,
-      behindProxy: config.tus.behindProxy,
-      networkTimeoutMs: config.tus.networkTimeoutMs,
-      lockTimeoutMs: config.tus.lockTimeoutMs,
-      disableDownload: config.tus.disableDownload,
-      corsAllowOrigin: config.tus.corsAllowOrigin,
-    },
-    log,
-  );
-  const cleaner = new ExpirationCleaner(core);
-  const app = buildApp({ config, build, core, healthChecks: [{ name: store.healthName, check: () => store.health() }] }, log);
+  const { app, core, cleaner } = await composeServer(config, log);
 
   if (config.ui.port !== null) log.info({ uiPort: config.ui.port }, 'the sender UI is not part of this build yet; UI_PORT is not served');
 

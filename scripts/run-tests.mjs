@@ -19,5 +19,5 @@ if (selected.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...selected.sort()], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...selected.sort()], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

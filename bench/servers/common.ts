@@ -1,6 +1,7 @@
 // Shared plumbing for the two comparison servers: listen on loopback, announce the port the same way our
 // server does (a JSON line with msg "server listening"), stop on SIGTERM, and exit if the benchmark dies
 // (stdin closes).
+import { fstatSync } from 'node:fs';
 import type http from 'node:http';
 
 export function serve(server: http.Server, name: string): void {
@@ -24,10 +25,20 @@ export function serve(server: http.Server, name: string): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  // The benchmark keeps our stdin open; when it goes away (even by SIGKILL) we go too.
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+  // The benchmark keeps a pipe open on our stdin; when it goes away (even by SIGKILL) we go too. Only a pipe is
+  // watched: reading a terminal or /dev/zero would never end (or spin).
+  let stdinIsPipe = false;
+  try {
+    const st = fstatSync(0);
+    stdinIsPipe = st.isFIFO() || st.isSocket(); // node's spawn() gives a socketpair
+  } catch {
+    /* no stdin */
+  }
+  if (stdinIsPipe) {
+    process.stdin.on('end', stop);
+    process.stdin.on('error', stop);
+    process.stdin.resume();
+  }
 }
 
 /** `--dir X` (default ./data), resolved against the working directory. */

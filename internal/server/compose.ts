@@ -1,0 +1,51 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import { MemoryLocker } from '../locking/memory/memorylocker.js';
+import { FileStore } from '../storage/file/filestore.js';
+import { TusCore } from '../tus/core.js';
+import { ExpirationCleaner } from '../tus/expiration.js';
+import { HookChain, type TusHooks } from '../tus/hooks.js';
+import { loadBuildInfo } from '../version/plugin.js';
+import { buildApp } from './app.js';
+
+export interface Server {
+  app: FastifyInstance;
+  core: TusCore;
+  cleaner: ExpirationCleaner;
+}
+
+/** Composes the parts once: store, locker, hooks, protocol core, HTTP app. Used by cmd/main.ts and by tests. */
+export async function composeServer(config: Config, log: Logger, hookProviders: TusHooks[] = []): Promise<Server> {
+  const root = config.storage.localFolderUploadsTus;
+  await mkdir(root, { recursive: true });
+  const store = new FileStore({ root, directory: path.join(root, config.tus.uploadPrefix), fsync: config.tus.fsync });
+  await store.init();
+  const locker = new MemoryLocker();
+  const hooks = new HookChain(log);
+  for (const h of hookProviders) hooks.add(h);
+
+  const core = new TusCore(
+    store,
+    locker,
+    hooks,
+    {
+      basePath: config.tus.basePath,
+      maxSize: config.tus.maxSize,
+      expirationMs: config.tus.expirationSeconds * 1000,
+      behindProxy: config.tus.behindProxy,
+      networkTimeoutMs: config.tus.networkTimeoutMs,
+      lockTimeoutMs: config.tus.lockTimeoutMs,
+      disableDownload: config.tus.disableDownload,
+      corsAllowOrigin: config.tus.corsAllowOrigin,
+    },
+    log,
+  );
+  const app = buildApp(
+    { config, build: loadBuildInfo(), core, healthChecks: [{ name: store.healthName, check: () => store.health() }] },
+    log,
+  );
+  return { app, core, cleaner: new ExpirationCleaner(core) };
+}

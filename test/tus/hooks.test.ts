@@ -1,0 +1,161 @@
+// Lifecycle hook points (issue item 6), composed in-process exactly as cmd/main.ts composes them.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../internal/config/config.js';
+import { createLogger } from '../../internal/logging/logger.js';
+import { composeServer, type Server } from '../../internal/server/compose.js';
+import type { HookEvent, TusHooks } from '../../internal/tus/hooks.js';
+import { b64, createUpload, head, patch, request, TR } from '../helpers/http.js';
+
+interface Recorded {
+  name: string;
+  id: string;
+  offset: number;
+  size: number;
+  method: string;
+  metadata: Record<string, string>;
+}
+
+describe('lifecycle hooks', () => {
+  let dir: string;
+  let server: Server;
+  let base: string;
+  const events: Recorded[] = [];
+  const rec = (name: string) => (ev: HookEvent) => {
+    events.push({
+      name,
+      id: ev.upload.ID,
+      offset: ev.upload.Offset,
+      size: ev.upload.Size,
+      method: ev.request.method,
+      metadata: { ...ev.upload.MetaData },
+    });
+  };
+  const of = (id: string) => events.filter((e) => e.id === id).map((e) => e.name);
+  const waitFor = async (pred: () => boolean) => {
+    for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(pred(), 'event did not arrive');
+  };
+
+  const hooks: TusHooks = {
+    preCreate(ev) {
+      rec('pre-create')(ev);
+      const md = ev.upload.MetaData;
+      if (md['reject'] !== undefined) return { reject: { status: 418, body: '{"nope":true}', contentType: 'application/json', headers: { 'X-Why': 'teapot' } } };
+      if (md['rename'] !== undefined) return { metadata: { ...md, renamed: 'yes', added_last: 'z' } };
+      return undefined;
+    },
+    postCreate: rec('post-create'),
+    postReceive: rec('post-receive'),
+    async preFinish(ev) {
+      rec('pre-finish')(ev);
+      if (ev.upload.MetaData['fail_finish'] !== undefined) throw new Error('refused');
+    },
+    postFinish: rec('post-finish'),
+    preTerminate(ev) {
+      rec('pre-terminate')(ev);
+      if (ev.upload.MetaData['keep'] !== undefined) return { status: 400, body: 'this upload must be kept' };
+      return undefined;
+    },
+    postTerminate: rec('post-terminate'),
+  };
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'dex-hooks-'));
+    const config = loadConfig({ LOCAL_FOLDER_UPLOADS_TUS: path.join(dir, 'uploads'), UI_PORT: '' });
+    const quiet = new Writable({ write: (_c, _e, cb) => cb() });
+    server = await composeServer(config, createLogger(config, quiet), [hooks]);
+    await server.app.listen({ port: 0, host: '127.0.0.1' });
+    const addr = server.app.server.address();
+    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  });
+  after(async () => {
+    await server.app.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('pre-create may reject with its own status, body and headers; nothing is created', async () => {
+    const res = await request({ method: 'POST', url: `${base}/files/`, headers: { ...TR, 'Upload-Length': '5', 'Upload-Metadata': 'reject' } });
+    assert.equal(res.status, 418);
+    assert.equal(res.body, '{"nope":true}');
+    assert.match(String(res.headers['content-type']), /^application\/json/);
+    assert.equal(res.headers['x-why'], 'teapot');
+    assert.equal(res.headers.location, undefined);
+    assert.equal(events.filter((e) => e.name === 'post-create' && e.metadata['reject'] !== undefined).length, 0);
+  });
+
+  it('pre-create may replace the metadata; HEAD echoes the new map in its key order', async () => {
+    const { url, id } = await createUpload(base, { length: 3, metadata: `rename,name ${b64('a.txt')}` });
+    const h = await head(url);
+    assert.equal(h.headers['upload-metadata'], `rename,name ${b64('a.txt')},renamed ${b64('yes')},added_last ${b64('z')}`);
+    const pre = events.find((e) => e.name === 'pre-create' && e.metadata['rename'] !== undefined)!;
+    assert.match(pre.id, /^[0-9a-f-]{36}$/);
+    assert.equal(pre.id, id, 'the id is known to pre-create');
+  });
+
+  it('create → receive → finish fire in order with offsets, post-finish after the response', async () => {
+    const { url, id } = await createUpload(base, { length: 10, metadata: `filename ${b64('x.bin')}` });
+    assert.deepEqual(of(id), ['pre-create', 'post-create']);
+    assert.equal((await patch(url, 0, 'hello')).status, 204);
+    assert.equal((await patch(url, 5, 'world')).status, 204);
+    await waitFor(() => of(id).includes('post-finish'));
+    assert.deepEqual(of(id), ['pre-create', 'post-create', 'post-receive', 'post-receive', 'pre-finish', 'post-finish']);
+    const receives = events.filter((e) => e.id === id && e.name === 'post-receive').map((e) => e.offset);
+    assert.deepEqual(receives, [5, 10]);
+    const finish = events.find((e) => e.id === id && e.name === 'post-finish')!;
+    assert.equal(finish.offset, 10);
+    assert.equal(finish.size, 10);
+    assert.equal(finish.method, 'PATCH');
+  });
+
+  it('an empty upload finishes at creation (pre-finish and post-finish fire)', async () => {
+    const { id } = await createUpload(base, { length: 0 });
+    await waitFor(() => of(id).includes('post-finish'));
+    assert.deepEqual(of(id), ['pre-create', 'post-create', 'pre-finish', 'post-finish']);
+  });
+
+  it('a failing pre-finish makes the completing PATCH a 500 and no post-finish fires', async () => {
+    const { url, id } = await createUpload(base, { length: 2, metadata: 'fail_finish' });
+    const res = await patch(url, 0, 'ok');
+    assert.equal(res.status, 500);
+    assert.match(res.body, /^ERR_INTERNAL_SERVER_ERROR: /);
+    assert.ok(!res.body.includes('refused'), 'no internals in the body');
+    assert.ok(of(id).includes('pre-finish'));
+    assert.ok(!of(id).includes('post-finish'));
+  });
+
+  it('pre-terminate may refuse (400 ERR_UPLOAD_TERMINATION_REJECTED); the upload stays', async () => {
+    const { url, id } = await createUpload(base, { length: 4, metadata: 'keep' });
+    const res = await request({ method: 'DELETE', url, headers: TR });
+    assert.equal(res.status, 400);
+    assert.match(res.body, /^ERR_UPLOAD_TERMINATION_REJECTED: /);
+    assert.equal((await head(url)).status, 200);
+    assert.ok(!of(id).includes('post-terminate'));
+  });
+
+  it('termination fires pre-terminate then post-terminate', async () => {
+    const { url, id } = await createUpload(base, { length: 4 });
+    assert.equal((await request({ method: 'DELETE', url, headers: TR })).status, 204);
+    await waitFor(() => of(id).includes('post-terminate'));
+    assert.deepEqual(of(id).slice(-2), ['pre-terminate', 'post-terminate']);
+    assert.equal((await head(url)).status, 404);
+  });
+
+  it('partial uploads are flagged to hooks; the final fires finish with its full size', async () => {
+    const a = await createUpload(base, { length: 2, headers: { 'Upload-Concat': 'partial' } });
+    const b = await createUpload(base, { length: 3, headers: { 'Upload-Concat': 'partial' } });
+    await patch(a.url, 0, 'ab');
+    await patch(b.url, 0, 'cde');
+    const res = await request({ method: 'POST', url: `${base}/files/`, headers: { ...TR, 'Upload-Concat': `final;${a.url} ${b.url}` } });
+    assert.equal(res.status, 201);
+    const finalId = String(res.headers.location).split('/').pop()!;
+    await waitFor(() => of(finalId).includes('post-finish'));
+    const fin = events.find((e) => e.id === finalId && e.name === 'post-finish')!;
+    assert.equal(fin.size, 5);
+    assert.equal(fin.offset, 5);
+  });
+});
