@@ -5,6 +5,8 @@ export interface Lock {
    * the holder then saves what it has and unlocks. Rejects with LockTimeoutError when `signal` aborts first.
    */
   lock(signal: AbortSignal, onReleaseRequested: () => void): Promise<void>;
+  /** Optional fast path: takes the lock at once if it is free (no timer, no waiting). */
+  tryLock?(onReleaseRequested: () => void): boolean;
   unlock(): Promise<void>;
 }
 

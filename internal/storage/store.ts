@@ -95,6 +95,15 @@ export class NotFoundError extends Error {
   }
 }
 
+/** A `.info` that cannot be parsed (torn by a crash during creation, or foreign): for clients it does not exist. */
+export class CorruptInfoError extends NotFoundError {
+  constructor(id: string) {
+    super(id);
+    this.name = 'CorruptInfoError';
+    this.message = `upload ${id} has an unreadable info file`;
+  }
+}
+
 export const isTerminater = (s: unknown): s is Terminater => typeof (s as Terminater).terminate === 'function';
 export const isConcater = (s: unknown): s is Concater => typeof (s as Concater).concat === 'function';
 export const isLengthDeclarer = (s: unknown): s is LengthDeclarer =>

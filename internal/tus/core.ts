@@ -8,7 +8,7 @@ import {
   type Upload,
   type UploadInfo,
 } from '../storage/store.js';
-import { LockTimeoutError, type Locker } from '../locking/locker.js';
+import { LockTimeoutError, type Lock, type Locker } from '../locking/locker.js';
 import { BodyReader } from './body.js';
 import { errors, TusError } from './errors.js';
 import { HookChain, type HookEvent } from './hooks.js';
@@ -99,10 +99,6 @@ export class TusCore {
    */
   async withLock<T>(req: FastifyRequest, id: string, fn: (self: Interruptible & { stopped: TusError | null }) => Promise<T>): Promise<T> {
     const lock = this.locker.newLock(id);
-    const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(), this.opts.lockTimeoutMs);
-    const onGone = () => ctl.abort();
-    req.raw.once('close', onGone);
     const holder = {
       stopped: null as TusError | null,
       current: null as Interruptible | null,
@@ -112,16 +108,8 @@ export class TusCore {
         holder.current?.interrupt(reason);
       },
     };
-    try {
-      await lock.lock(ctl.signal, () => holder.interrupt(errors.uploadInterrupted()));
-    } catch (err) {
-      if (err instanceof LockTimeoutError) throw errors.lockTimeout();
-      this.log.error({ err, uploadId: id }, 'locker unavailable');
-      throw errors.storageUnavailable();
-    } finally {
-      clearTimeout(timer);
-      req.raw.off('close', onGone);
-    }
+    const onReleaseRequested = () => holder.interrupt(errors.uploadInterrupted());
+    if (!lock.tryLock?.(onReleaseRequested)) await this.waitForLock(req, id, lock, onReleaseRequested);
     this.active.add(holder);
     if (this.shuttingDown) holder.interrupt(errors.serverShutdown());
     try {
@@ -129,6 +117,23 @@ export class TusCore {
     } finally {
       this.active.delete(holder);
       await lock.unlock().catch((err: unknown) => this.log.error({ err, uploadId: id }, 'unlock failed'));
+    }
+  }
+
+  private async waitForLock(req: FastifyRequest, id: string, lock: Lock, onReleaseRequested: () => void): Promise<void> {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), this.opts.lockTimeoutMs);
+    const onGone = () => ctl.abort();
+    req.raw.once('close', onGone);
+    try {
+      await lock.lock(ctl.signal, onReleaseRequested);
+    } catch (err) {
+      if (err instanceof LockTimeoutError) throw errors.lockTimeout();
+      this.log.error({ err, uploadId: id }, 'locker unavailable');
+      throw errors.storageUnavailable();
+    } finally {
+      clearTimeout(timer);
+      req.raw.off('close', onGone);
     }
   }
 

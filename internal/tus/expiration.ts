@@ -1,4 +1,4 @@
-import { isLister, isTerminater, NotFoundError, type UploadInfo } from '../storage/store.js';
+import { CorruptInfoError, isLister, isTerminater, NotFoundError, type UploadInfo } from '../storage/store.js';
 import type { TusCore } from './core.js';
 
 /** A partial upload no final one ever named is dropped this long after its last byte, even without expiration. */
@@ -43,7 +43,7 @@ export class ExpirationCleaner {
       try {
         infos.push(await (await store.get(id)).getInfo());
       } catch (err) {
-        if (!(err instanceof NotFoundError)) log.warn({ err, uploadId: id }, 'clean-up could not read upload');
+        if (!(err instanceof NotFoundError) || err instanceof CorruptInfoError) log.warn({ err, uploadId: id }, 'clean-up could not read upload');
       }
     }
     const referenced = new Set(infos.flatMap((i) => (i.IsFinal ? (i.PartialUploads ?? []) : [])));

@@ -55,6 +55,12 @@ export class MemoryLocker implements Locker {
           });
         }
       },
+      tryLock(onReleaseRequested) {
+        if (entries.has(id)) return false;
+        mine = { requestRelease: onReleaseRequested, releaseRequested: false };
+        entries.set(id, { holder: mine, waiters: [] });
+        return true;
+      },
       async unlock() {
         const entry = entries.get(id);
         if (!entry || !mine || entry.holder !== mine) throw new Error(`unlock of ${id}: lock not held`);

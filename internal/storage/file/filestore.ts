@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
+  CorruptInfoError,
   NotFoundError,
   type ChunkStager,
   type Concater,
@@ -30,7 +31,16 @@ export interface FileStoreOptions {
 
 // Ids are server-generated, but a store never trusts its caller with a path.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-const WRITE_HWM = 1024 * 1024;
+// Small buffers keep memory flat and let writes follow the socket closely (1 MiB ones cost CPU and GC).
+const WRITE_HWM = 64 * 1024;
+const CACHE_LIMIT = 10_000;
+
+interface CachedState {
+  info: UploadInfo;
+  /** Bytes on disk, known because this process wrote them; undefined = ask the file system. */
+  offset?: number;
+  lastChunkAt?: number;
+}
 
 /**
  * tusd-compatible file store: `<dir>/<id>` holds the bytes, `<dir>/<id>.info` the JSON state. The offset is the
@@ -39,8 +49,9 @@ const WRITE_HWM = 1024 * 1024;
 export class FileStore implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater {
   readonly healthName = 'File Storage';
   private readonly dir: string;
-  // The process is the only writer of `.info` files, so parsed infos are cached (bounded) between requests.
-  private readonly infoCache = new Map<string, UploadInfo>();
+  // This process is the only writer of its store (uploads are locked while written), so the parsed info and the
+  // offset it wrote are cached between requests instead of re-reading `.info` and stat-ing the data on every HEAD.
+  private readonly cache = new Map<string, CachedState>();
 
   constructor(private readonly opts: FileStoreOptions) {
     this.dir = path.resolve(opts.directory);
@@ -86,69 +97,88 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
     };
     const fh = await open(this.file(u.id), 'wx', 0o664);
     await fh.close();
-    await this.writeInfo(info);
+    // A new `.info` needs no rename: until it is complete no response has named the upload.
+    await writeFile(this.file(u.id, '.info'), JSON.stringify(info), { flag: 'wx', mode: 0o644 });
+    this.remember({ info, offset: 0 });
     return new FileUpload(this, u.id);
   }
 
   async get(id: string): Promise<Upload> {
-    await this.readInfo(id);
+    await this.state(id);
     return new FileUpload(this, id);
   }
 
   async readInfo(id: string): Promise<UploadInfo> {
-    const cached = this.infoCache.get(id);
-    if (cached) return cached;
-    let text: string;
-    try {
-      text = await readFile(this.file(id, '.info'), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof NotFoundError) throw new NotFoundError(id);
-      throw err;
-    }
-    const info = JSON.parse(text) as UploadInfo;
-    info.CreatedAt ??= 0;
-    this.remember(info);
-    return info;
+    return (await this.state(id)).info;
   }
 
-  private remember(info: UploadInfo): void {
-    if (this.infoCache.size >= 10_000) {
-      const oldest = this.infoCache.keys().next().value;
-      if (oldest !== undefined) this.infoCache.delete(oldest);
+  private async state(id: string): Promise<CachedState> {
+    const cached = this.cache.get(id);
+    if (cached) return cached;
+    let info: UploadInfo;
+    try {
+      info = JSON.parse(await readFile(this.file(id, '.info'), 'utf8')) as UploadInfo;
+    } catch (err) {
+      // Missing, or torn by a crash during creation (that upload was never acknowledged).
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof NotFoundError) throw new NotFoundError(id);
+      if (err instanceof SyntaxError) throw new CorruptInfoError(id);
+      throw err;
     }
-    this.infoCache.set(info.ID, info);
+    info.CreatedAt ??= 0;
+    return this.remember({ info });
+  }
+
+  private remember(state: CachedState): CachedState {
+    if (this.cache.size >= CACHE_LIMIT) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(state.info.ID, state);
+    return state;
   }
 
   /** Atomic replace, so a crash never leaves a torn `.info`. */
-  async writeInfo(info: UploadInfo): Promise<void> {
+  private async writeInfo(info: UploadInfo): Promise<void> {
     const target = this.file(info.ID, '.info');
     const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
     await writeFile(tmp, JSON.stringify(info), { mode: 0o644 });
     await rename(tmp, target);
-    this.remember(info);
+    const cached = this.cache.get(info.ID);
+    if (cached) cached.info = info;
+    else this.remember({ info });
   }
 
   async currentInfo(id: string): Promise<UploadInfo> {
-    const info = await this.readInfo(id);
-    let s;
-    try {
-      s = await stat(this.file(id));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(id);
-      throw err;
+    const state = await this.state(id);
+    if (state.offset === undefined) {
+      let s;
+      try {
+        s = await stat(this.file(id));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(id);
+        throw err;
+      }
+      state.offset = s.size;
+      state.lastChunkAt = s.size > 0 ? s.mtimeMs : 0;
     }
-    const lastChunkAt = s.size > 0 ? s.mtimeMs : 0;
-    return { ...info, Offset: s.size, LastChunkAt: lastChunkAt };
+    return { ...state.info, Offset: state.offset, LastChunkAt: state.lastChunkAt ?? 0 };
   }
 
   async append(id: string, body: Readable): Promise<number> {
-    const out = this.appendStream(id);
-    await pipeline(body, out);
+    const state = this.cache.get(id);
+    const out = createWriteStream(this.file(id), { flags: 'a', highWaterMark: WRITE_HWM, flush: this.opts.fsync });
+    try {
+      await pipeline(body, out);
+    } catch (err) {
+      // Some bytes may be on disk: the file system knows how many.
+      if (state) state.offset = undefined;
+      throw err;
+    }
+    if (state && state.offset !== undefined) {
+      state.offset += out.bytesWritten;
+      if (out.bytesWritten > 0) state.lastChunkAt = Date.now();
+    }
     return out.bytesWritten;
-  }
-
-  private appendStream(id: string) {
-    return createWriteStream(this.file(id), { flags: 'a', highWaterMark: WRITE_HWM, flush: this.opts.fsync });
   }
 
   async updateInfo(id: string, patch: Partial<UploadInfo>): Promise<void> {
@@ -161,13 +191,21 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
   }
 
   async terminate(id: string): Promise<void> {
-    this.infoCache.delete(id);
+    this.cache.delete(id);
     await Promise.all(['', '.info', '.meta'].map((s) => rm(this.file(id, s), { force: true })));
   }
 
   async concat(finalId: string, partialIds: string[]): Promise<void> {
-    for (const pid of partialIds) {
-      await pipeline(createReadStream(this.file(pid), { highWaterMark: WRITE_HWM }), this.appendStream(finalId));
+    try {
+      for (const pid of partialIds) {
+        await pipeline(
+          createReadStream(this.file(pid), { highWaterMark: WRITE_HWM }),
+          createWriteStream(this.file(finalId), { flags: 'a', highWaterMark: WRITE_HWM, flush: this.opts.fsync }),
+        );
+      }
+    } finally {
+      const state = this.cache.get(finalId);
+      if (state) state.offset = undefined;
     }
   }
 
@@ -180,6 +218,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
       bytes,
       commit: async () => {
         try {
+          await this.currentInfo(id);
           await this.append(id, createReadStream(staged, { highWaterMark: WRITE_HWM }));
         } finally {
           await rm(staged, { force: true });
@@ -216,11 +255,6 @@ class FileUpload implements Upload {
   writeChunk(_offset: number, body: Readable): Promise<number> {
     // Offsets are checked by the core under the upload's lock; appending keeps the file equal to what arrived.
     return this.store.append(this.id, body);
-  }
-
-  async finish(): Promise<void> {
-    const info = await this.store.currentInfo(this.id);
-    await this.store.updateInfo(this.id, { Offset: info.Offset });
   }
 
   async read(): Promise<Readable> {
