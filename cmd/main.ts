@@ -36,8 +36,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    // In-flight requests get the grace period; then they are interrupted, save their bytes and answer 503.
+    // In-flight requests get the grace period; then locked ones are interrupted, save their bytes and answer 503.
+    // Whatever still holds a connection a moment later (a stalled request that holds no upload) is cut.
     const grace = setTimeout(() => core.shutdown(), config.server.shutdownTimeoutMs);
+    const cut = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownTimeoutMs + 2_000);
     try {
       await app.close();
       await cleaner.stop();
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
       log.error({ err }, 'error during shutdown');
     } finally {
       clearTimeout(grace);
+      clearTimeout(cut);
     }
     log.info('stopped');
     log.flush?.();

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Hash } from 'node:crypto';
 import { errors, type TusError } from './errors.js';
@@ -12,15 +12,20 @@ export interface BodyReaderOptions {
   hash?: Hash;
 }
 
+const cutShort = () => errors.internal('the request body was cut short');
+
 /**
  * The request body as the store sees it. Whatever happens to the request (client gone, idle, too long, a newer
  * request for the same upload, shutdown) this stream ENDS cleanly instead of erroring, so the store keeps every
  * byte that arrived; the reason is kept in `stopError` for the response.
+ *
+ * The request is piped in (not pipelined: a request error must end this stream, not destroy the store's sink), so
+ * backpressure is plain stream piping, as cheap as `req.pipe(file)`.
  */
-export class BodyReader extends Readable {
+export class BodyReader extends Transform {
   bytesRead = 0;
   stopError: TusError | null = null;
-  private done = false;
+  private stopped = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -32,65 +37,65 @@ export class BodyReader extends Readable {
     if (req.destroyed) {
       // The connection closed before the handler got here ('close' already fired): the bytes the request buffered
       // are still readable and are kept.
-      for (let c = req.read() as Buffer | null; c !== null && !this.done; c = req.read() as Buffer | null) this.onData(c);
-      if (req.complete) this.finishReading(null);
-      else this.stop(errors.internal('the request body was cut short'));
+      for (let c = req.read() as Buffer | null; c !== null; c = req.read() as Buffer | null) this.write(c);
+      if (req.complete) this.endReading();
+      else this.stop(cutShort());
       return;
     }
-    req.on('data', this.onData);
-    req.on('end', this.onEnd);
     req.on('error', this.onAborted);
     req.on('close', this.onClose);
-    if (req.readableEnded) this.onEnd();
+    req.pipe(this);
   }
 
-  private readonly onData = (chunk: Buffer) => {
-    if (this.done) return;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.timer.refresh();
     const room = this.opts.limit - this.bytesRead;
     if (chunk.length > room) {
-      if (room > 0) this.forward(chunk.subarray(0, room));
+      if (room > 0) this.accept(chunk.subarray(0, room));
+      done();
       this.stop(this.opts.limitError());
       return;
     }
-    if (!this.forward(chunk)) this.req.pause();
-  };
+    this.accept(chunk);
+    done();
+  }
 
-  private forward(chunk: Buffer): boolean {
+  override _flush(done: TransformCallback): void {
+    this.detach();
+    done();
+  }
+
+  private accept(chunk: Buffer): void {
     this.bytesRead += chunk.length;
     this.opts.hash?.update(chunk);
-    return this.push(chunk);
+    this.push(chunk);
   }
 
-  private readonly onEnd = () => this.finishReading(null);
-  private readonly onAborted = () => this.stop(errors.internal('the request body was cut short'));
+  private readonly onAborted = () => this.stop(cutShort());
   private readonly onClose = () => {
-    if (!this.req.complete) this.stop(errors.internal('the request body was cut short'));
+    if (!this.req.complete) this.stop(cutShort());
   };
 
-  override _read(): void {
-    if (!this.done && this.req.isPaused()) this.req.resume();
-  }
-
-  /** Ends the body early; bytes already handed over stay with the store. */
+  /** Ends the body early; bytes already received stay with the store. */
   stop(reason: TusError): void {
-    if (this.done) return;
+    if (this.stopped) return;
+    this.stopped = true;
     this.stopError = reason;
-    this.finishReading(reason);
+    this.req.unpipe(this);
+    // Unread bytes are discarded so a paused socket cannot hold the connection; the response closes it.
+    this.req.resume();
+    this.endReading();
   }
 
-  private finishReading(reason: TusError | null): void {
-    if (this.done) return;
-    this.done = true;
-    this.stopError = reason;
+  private endReading(): void {
+    this.detach();
+    if (!this.writableEnded) this.end();
+  }
+
+  private detach(): void {
     clearTimeout(this.timer);
-    this.req.off('data', this.onData);
-    this.req.off('end', this.onEnd);
     this.req.off('error', this.onAborted);
     this.req.off('close', this.onClose);
-    // Unread bytes are discarded so a paused socket cannot hold the connection; the response closes it.
-    if (reason) this.req.resume();
-    this.push(null);
   }
 
   /** True when the request still has unread bytes (the connection must close after the response). */
