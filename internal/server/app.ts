@@ -37,10 +37,12 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
     },
   });
 
-  app.addHook('onResponse', async (req, reply) => {
-    if (reply.statusCode >= 500) req.log.warn({ method: req.method, url: req.url, status: reply.statusCode }, 'request failed');
-    else req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
-  });
+  // Failures are logged where they happen (warn/error); the per-request line costs a hook, so only at debug level.
+  if (logger.isLevelEnabled('debug')) {
+    app.addHook('onResponse', async (req, reply) => {
+      req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+    });
+  }
 
   // A connection that ends in the middle of a tus request body (the client half-closes) is a parse error for Node,
   // which Fastify would answer with a generic 400 JSON. The handler keeps the bytes that arrived; answer as it would.

@@ -1,6 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TusCore } from '../core.js';
+import type { UploadInfo } from '../../storage/store.js';
 import { encodeMetadata } from '../headers.js';
+
+// Stores hand out the same metadata object for an upload until it changes: encode it once, not on every HEAD.
+const encoded = new WeakMap<UploadInfo['MetaData'], string>();
+function metadataHeader(info: UploadInfo): string {
+  let v = encoded.get(info.MetaData);
+  if (v === undefined) {
+    v = encodeMetadata(info.MetaData, info.MetaDataOrder);
+    encoded.set(info.MetaData, v);
+  }
+  return v;
+}
 
 /** Offset retrieval. Takes the lock, so it also pre-empts a stale PATCH of the same upload. */
 export async function handleHead(core: TusCore, req: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
@@ -10,7 +22,7 @@ export async function handleHead(core: TusCore, req: FastifyRequest, reply: Fast
     reply.header('Upload-Offset', String(info.Offset));
     if (info.SizeIsDeferred) reply.header('Upload-Defer-Length', '1');
     else reply.header('Upload-Length', String(info.Size));
-    const metadata = encodeMetadata(info.MetaData, info.MetaDataOrder);
+    const metadata = metadataHeader(info);
     if (metadata !== '') reply.header('Upload-Metadata', metadata);
     if (info.IsPartial) reply.header('Upload-Concat', 'partial');
     if (info.IsFinal && info.PartialUploads) {
