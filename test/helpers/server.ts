@@ -47,7 +47,15 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  // A test file that dies (failure, runner timeout) must not leave its servers running.
+  const reap = () => proc.kill('SIGKILL');
+  process.once('exit', reap);
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => {
+      process.off('exit', reap);
+      resolve(code);
+    }),
+  );
 
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within 15 s:\n${out}`)), 15_000);
