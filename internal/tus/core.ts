@@ -29,9 +29,21 @@ export interface TusOptions {
 // Ids are server-generated lower-case UUID v4; anything else cannot name an upload.
 export const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** A request that currently holds an upload's lock and may be asked to stop. */
+/** Something that can be asked to stop (a body being read, a request holding a lock). */
 export interface Interruptible {
   interrupt(reason: TusError): void;
+}
+
+/** A request holding an upload's lock: why it was asked to stop (if it was), and the body it is reading now. */
+export class LockHolder implements Interruptible {
+  stopped: TusError | null = null;
+  current: Interruptible | null = null;
+
+  interrupt(reason: TusError): void {
+    if (this.stopped) return;
+    this.stopped = reason;
+    this.current?.interrupt(reason);
+  }
 }
 
 /** Everything the method handlers share: the store, the locker, the hooks and the options. */
@@ -97,23 +109,15 @@ export class TusCore {
    * Runs `fn` holding the upload's lock. A newer request for the same upload asks us to release it: `fn`'s
    * interruptible work is then stopped with ERR_UPLOAD_INTERRUPTED and saves what it has.
    */
-  async withLock<T>(req: FastifyRequest, id: string, fn: (self: Interruptible & { stopped: TusError | null }) => Promise<T>): Promise<T> {
+  async withLock<T>(req: FastifyRequest, id: string, fn: (holder: LockHolder) => Promise<T>): Promise<T> {
     const lock = this.locker.newLock(id);
-    const holder = {
-      stopped: null as TusError | null,
-      current: null as Interruptible | null,
-      interrupt(reason: TusError) {
-        if (holder.stopped) return;
-        holder.stopped = reason;
-        holder.current?.interrupt(reason);
-      },
-    };
+    const holder = new LockHolder();
     const onReleaseRequested = () => holder.interrupt(errors.uploadInterrupted());
     if (!lock.tryLock?.(onReleaseRequested)) await this.waitForLock(req, id, lock, onReleaseRequested);
     this.active.add(holder);
     if (this.shuttingDown) holder.interrupt(errors.serverShutdown());
     try {
-      return await fn(holder as Interruptible & { stopped: TusError | null; current: Interruptible | null });
+      return await fn(holder);
     } finally {
       this.active.delete(holder);
       await lock.unlock().catch((err: unknown) => this.log.error({ err, uploadId: id }, 'unlock failed'));
@@ -146,7 +150,7 @@ export class TusCore {
     req: FastifyRequest,
     upload: Upload,
     info: UploadInfo,
-    holder: { stopped: TusError | null; current?: Interruptible | null },
+    holder: LockHolder,
     checksum?: ChecksumHeader,
   ): Promise<{ offset: number; stopError: TusError | null; leftUnread: boolean }> {
     const deferred = info.SizeIsDeferred;
@@ -154,8 +158,7 @@ export class TusCore {
     const limitError = deferred ? errors.maxSizeExceeded : errors.uploadSizeExceeded;
     const hash = checksum ? createHash(checksum.algorithm) : undefined;
     const body = new BodyReader(req.raw, { limit, limitError, idleTimeoutMs: this.opts.networkTimeoutMs, hash });
-    const self = holder as { current?: Interruptible | null; stopped: TusError | null };
-    self.current = { interrupt: (reason) => body.stop(reason) };
+    holder.current = { interrupt: (reason) => body.stop(reason) };
     if (holder.stopped) body.stop(holder.stopped);
 
     const progress = this.hooks.has('postReceive') ? this.startProgress(req, info, body) : undefined;
@@ -176,7 +179,7 @@ export class TusCore {
         offset = info.Offset + written;
       }
     } finally {
-      self.current = null;
+      holder.current = null;
       progress?.stop(offset);
     }
     return { offset, stopError: body.stopError, leftUnread: body.leftUnread };
