@@ -5,10 +5,6 @@ import { tusBadUrl, tusMethodNotAllowed, tusPlugin } from '../tus/plugin.js';
 import type { TusCore } from '../tus/core.js';
 import { aboutPlugin, type BuildInfo } from '../version/plugin.js';
 import type { Logger } from '../logging/logger.js';
-import { errors } from '../tus/errors.js';
-import { TUS_VERSION } from '../tus/headers.js';
-import { STATUS_CODES, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
 
 export interface AppParts {
   config: Config;
@@ -21,7 +17,7 @@ export interface AppParts {
 export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    // One line per request is logged by our onResponse hook (debug), not Fastify's two at info.
+    // No per-request lines at info: failures are logged where they happen; every request only at debug (below).
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     // Long uploads are fine; a dead peer is caught by the per-body idle timeout (TUS_NETWORK_TIMEOUT).
@@ -43,25 +39,6 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
       req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
     });
   }
-
-  // A connection that ends in the middle of a tus request body (the client half-closes) is a parse error for Node,
-  // which Fastify would answer with a generic 400 JSON. The handler keeps the bytes that arrived; answer as it would.
-  app.server.prependListener('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const res = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-    const url = res?.req?.url?.split('?')[0] ?? '';
-    const base = parts.core.opts.basePath;
-    if (err.code !== 'HPE_INVALID_EOF_STATE' || !res || res.headersSent || socket.destroyed) return;
-    if (url !== base.slice(0, -1) && !url.startsWith(base)) return;
-    const e = errors.internal('the request body was cut short');
-    const body = `${e.code}: ${e.message}\n`;
-    if (socket.writable) {
-      socket.write(
-        `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nTus-Resumable: ${TUS_VERSION}\r\nX-Content-Type-Options: nosniff\r\n` +
-          `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    }
-    socket.destroy(err);
-  });
 
   app.setNotFoundHandler((req, reply) => {
     if (tusMethodNotAllowed(parts.core, req, reply)) return;

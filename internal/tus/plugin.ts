@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UPLOAD_ID, type TusCore } from './core.js';
 import { applyCors } from './cors.js';
+import { answerCutBodiesInTusFormat } from './cut-body.js';
 import { errors, TusError } from './errors.js';
 import { TUS_VERSION, single } from './headers.js';
 import { handleDelete } from './handlers/delete.js';
@@ -26,6 +27,7 @@ export async function tusPlugin(app: FastifyInstance, { core }: TusPluginOptions
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
   app.setErrorHandler((err, req, reply) => sendError(core, req, reply, err));
+  answerCutBodiesInTusFormat(app.server, base);
 
   const handler = (req: FastifyRequest, reply: FastifyReply) => dispatch(core, req, reply, base);
   if (baseNoSlash !== '') app.route({ method: METHODS, url: baseNoSlash, handler });
