@@ -87,11 +87,6 @@ export function loadConfig(env: Env): Config {
   if (r.bool('OAUTH_AUTH_ENABLED', false)) {
     throw new ConfigError('OAUTH_AUTH_ENABLED: OAuth is not yet supported by this server; set it to false');
   }
-  if (r.isSet('UPLOAD_MANIFEST_VALIDATION') && r.bool('UPLOAD_MANIFEST_VALIDATION', true)) {
-    throw new ConfigError(
-      'UPLOAD_MANIFEST_VALIDATION: manifest validation is not yet supported by this server; set it to false or leave it unset',
-    );
-  }
 
   let corsAllowOrigin: RegExp;
   const corsText = r.string('TUS_CORS_ALLOW_ORIGIN', '.*');
@@ -129,7 +124,7 @@ export function loadConfig(env: Env): Config {
     },
     storage: { localFolderUploadsTus: r.string('LOCAL_FOLDER_UPLOADS_TUS', './uploads') },
     manifest: {
-      validation: false,
+      validation: r.bool('UPLOAD_MANIFEST_VALIDATION', true),
       uploadConfigPath: r.string('UPLOAD_CONFIG_PATH', './upload-configs'),
       metricsLabelsFromManifest: r.list('METRICS_LABELS_FROM_MANIFEST', ['data_stream_id', 'data_stream_route', 'sender_id']),
     },

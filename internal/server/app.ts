@@ -3,6 +3,8 @@ import type { Config } from '../config/config.js';
 import { healthPlugin, type HealthCheck } from '../health/plugin.js';
 import { tusBadUrl, tusMethodNotAllowed, tusPlugin } from '../tus/plugin.js';
 import type { TusCore } from '../tus/core.js';
+import type { DataStore } from '../storage/store.js';
+import { infoPlugin } from '../info/plugin.js';
 import { aboutPlugin, type BuildInfo } from '../version/plugin.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -10,6 +12,7 @@ export interface AppParts {
   config: Config;
   build: BuildInfo;
   core: TusCore;
+  store: DataStore;
   healthChecks: HealthCheck[];
 }
 
@@ -47,6 +50,7 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
 
   app.register(aboutPlugin, { build: parts.build });
   app.register(healthPlugin, { checks: parts.healthChecks });
+  app.register(infoPlugin, { store: parts.store });
   app.register(tusPlugin, { core: parts.core });
   return app;
 }

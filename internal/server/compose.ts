@@ -10,6 +10,8 @@ import { ExpirationCleaner } from '../tus/expiration.js';
 import { HookChain, type TusHooks } from '../tus/hooks.js';
 import { loadBuildInfo } from '../version/plugin.js';
 import { buildApp } from './app.js';
+import { ConfigCache, LocalFolderLoader } from '../manifest/config.js';
+import { FileManifestWriter, manifestHooks } from '../manifest/hooks.js';
 
 export interface Server {
   app: FastifyInstance;
@@ -21,10 +23,13 @@ export interface Server {
 export async function composeServer(config: Config, log: Logger, hookProviders: TusHooks[] = []): Promise<Server> {
   const root = config.storage.localFolderUploadsTus;
   await mkdir(root, { recursive: true });
-  const store = new FileStore({ root, directory: path.join(root, config.tus.uploadPrefix), fsync: config.tus.fsync });
+  const storeDir = path.join(root, config.tus.uploadPrefix);
+  const store = new FileStore({ root, directory: storeDir, fsync: config.tus.fsync });
   await store.init();
   const locker = new MemoryLocker();
   const hooks = new HookChain(log);
+  const configs = new ConfigCache(new LocalFolderLoader(config.manifest.uploadConfigPath));
+  hooks.add(manifestHooks({ cache: configs, validation: config.manifest.validation, writer: new FileManifestWriter(storeDir), log }));
   for (const h of hookProviders) hooks.add(h);
 
   const core = new TusCore(
@@ -44,7 +49,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     log,
   );
   const app = buildApp(
-    { config, build: loadBuildInfo(), core, healthChecks: [{ name: store.healthName, check: () => store.health() }] },
+    { config, build: loadBuildInfo(), core, store, healthChecks: [{ name: store.healthName, check: () => store.health() }] },
     log,
   );
   return { app, core, cleaner: new ExpirationCleaner(core) };

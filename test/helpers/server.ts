@@ -41,6 +41,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     SERVER_PORT: '0',
     SERVER_LISTEN_HOST: '127.0.0.1',
     UI_PORT: '',
+    // Protocol suites run the plain tus server; manifest suites turn validation on (and test both modes).
+    UPLOAD_MANIFEST_VALIDATION: 'false',
+    UPLOAD_CONFIG_PATH: path.join(REPO_ROOT, 'upload-configs'),
     ...opts.env,
   };
   const proc = spawn(process.execPath, [MAIN, ...(opts.args ?? [])], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -694,7 +694,7 @@ describe('tus conformance A–E', () => {
       );
       assertError(chunked, 413, 'ERR_UPLOAD_SIZE_EXCEEDED');
       assert.equal(chunked.headers['upload-offset'], undefined);
-      const created = (await listStore(def)).filter((n) => !before.includes(n) && !n.endsWith('.info'));
+      const created = (await listStore(def)).filter((n) => !before.includes(n) && !/\.(info|meta)$/.test(n));
       assert.equal(created.length, 1);
       assert.deepEqual(await stored(def, created[0]!), body.subarray(0, 300));
       await assertFinished(`${def.url}/files/${created[0]}`, 300);

@@ -290,7 +290,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assert.equal(h.headers['upload-defer-length'], undefined);
     });
 
-    it('F5 HEAD echoes the metadata exactly as the client sent it; none sent → no Upload-Metadata', async () => {
+    it('F5 HEAD echoes the metadata exactly as the client sent it; none sent → only the two server-added pairs', async () => {
       for (const metadata of [`filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential`, `is_confidential,foo ${b64('bar')}`]) {
         const { url } = await createUpload(s.url, { length: 10, metadata });
         const h = await head(url);
@@ -300,10 +300,14 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
         assert.ok(echoed === metadata || echoed.startsWith(`${metadata},`), `${echoed} starts with ${metadata}`);
         assert.equal(clientMetadata(echoed), metadata);
       }
-      const { url } = await createUpload(s.url, { length: 10 });
+      // The server always adds dex_ingest_datetime and upload_id (decisions.md), so no client pairs leaves just those.
+      const { url, id } = await createUpload(s.url, { length: 10 });
       const h = await head(url);
       assert.equal(h.status, 200);
-      assert.equal(h.headers['upload-metadata'], undefined);
+      const pairs = String(h.headers['upload-metadata']).split(',').map((p) => p.split(' '));
+      assert.deepEqual(pairs.map((p) => p[0]), ['dex_ingest_datetime', 'upload_id']);
+      assert.equal(Buffer.from(pairs[1]![1]!, 'base64').toString(), id);
+      assert.equal(clientMetadata(String(h.headers['upload-metadata'])), '');
     });
 
     it('F6 HEAD after a full upload: Upload-Offset == Upload-Length == 960244, metadata still present', async () => {

@@ -1,0 +1,79 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { goTimeUTC } from '../clock/gotime.js';
+import type { Logger } from '../logging/logger.js';
+import { errors } from '../tus/errors.js';
+import type { TusHooks } from '../tus/hooks.js';
+import type { ConfigCache } from './config.js';
+import { hydrate, sortedManifest } from './hydrate.js';
+import { validateManifest, type Manifest } from './validate.js';
+
+/** Where the final manifest of a finished upload is kept for delivery and /route (`<id>.meta` locally). */
+export interface ManifestWriter {
+  write(id: string, manifest: Manifest): Promise<void>;
+}
+
+/** `<dir>/<id>.meta`: the hydrated manifest as a flat JSON object of strings, keys sorted. */
+export class FileManifestWriter implements ManifestWriter {
+  constructor(private readonly dir: string) {}
+  async write(id: string, manifest: Manifest): Promise<void> {
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`refusing to write a manifest for id ${JSON.stringify(id)}`);
+    await writeFile(path.join(this.dir, `${id}.meta`), JSON.stringify(sortedManifest(manifest)), { mode: 0o644 });
+  }
+}
+
+export interface ManifestHookOptions {
+  cache: ConfigCache;
+  validation: boolean;
+  writer: ManifestWriter;
+  log: Logger;
+}
+
+const ADDED = ['dex_ingest_datetime', 'upload_id'];
+
+/**
+ * The DEX manifest pipeline at the tus hook points: pre-create adds `dex_ingest_datetime` and `upload_id` and
+ * validates the manifest (400 with every error); pre-finish stores the hydrated manifest. Partial uploads are
+ * fragments of another upload: none of this applies to them.
+ */
+export function manifestHooks(opts: ManifestHookOptions): TusHooks {
+  return {
+    async preCreate(ev) {
+      if (ev.upload.IsPartial) return undefined;
+      const id = ev.upload.ID;
+      // The client's keys in the order sent, then the two the server owns (client values for them are replaced).
+      const metadata: Manifest = {};
+      for (const k of ev.upload.MetaDataOrder ?? Object.keys(ev.upload.MetaData)) {
+        if (!ADDED.includes(k) && ev.upload.MetaData[k] !== undefined) metadata[k] = ev.upload.MetaData[k]!;
+      }
+      metadata['dex_ingest_datetime'] = goTimeUTC();
+      metadata['upload_id'] = id;
+      if (opts.validation) {
+        let verdict;
+        try {
+          verdict = await validateManifest(metadata, opts.cache);
+        } catch (err) {
+          opts.log.error({ err, uploadId: id }, 'manifest validation could not run');
+          throw errors.internal(`manifest validation could not run: ${(err as Error).message}`);
+        }
+        if (verdict.errors.length > 0) {
+          opts.log.info({ uploadId: id, errors: verdict.errors.length }, 'manifest rejected');
+          return {
+            reject: {
+              status: 400,
+              contentType: 'application/json',
+              body: JSON.stringify({ upload_id: id, validation_errors: verdict.errors }),
+            },
+          };
+        }
+      }
+      return { metadata };
+    },
+
+    async preFinish(ev) {
+      if (ev.upload.IsPartial) return;
+      const hydrated = await hydrate(ev.upload.MetaData, opts.cache);
+      await opts.writer.write(ev.upload.ID, hydrated);
+    },
+  };
+}
