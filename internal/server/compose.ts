@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.js';
@@ -29,6 +29,11 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const locker = new MemoryLocker();
   const hooks = new HookChain(log);
   const configs = new ConfigCache(new LocalFolderLoader(config.manifest.uploadConfigPath));
+  if (config.manifest.validation) {
+    await stat(config.manifest.uploadConfigPath).catch(() =>
+      log.warn({ uploadConfigPath: config.manifest.uploadConfigPath }, 'UPLOAD_CONFIG_PATH does not exist: every manifest will be refused'),
+    );
+  }
   hooks.add(manifestHooks({ cache: configs, validation: config.manifest.validation, writer: new FileManifestWriter(storeDir), log }));
   for (const h of hookProviders) hooks.add(h);
 

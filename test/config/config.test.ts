@@ -110,14 +110,12 @@ describe('config: defaults (loadConfig({}))', () => {
     assert.equal(c.processingStatusHealthUri, undefined);
   });
 
-  it('UPLOAD_MANIFEST_VALIDATION defaults to true, or (until manifests land) true is refused as not yet supported', () => {
-    const c = loadConfig({});
-    if (c.manifest.validation) {
-      assert.equal(loadConfig({ UPLOAD_MANIFEST_VALIDATION: 'false' }).manifest.validation, false);
-    } else {
-      throwsNaming({ UPLOAD_MANIFEST_VALIDATION: 'true' }, /UPLOAD_MANIFEST_VALIDATION.*not yet supported/);
-      assert.equal(loadConfig({ UPLOAD_MANIFEST_VALIDATION: 'false' }).manifest.validation, false);
-    }
+  it('UPLOAD_MANIFEST_VALIDATION defaults to true; false turns it off; a bad value names the variable', () => {
+    assert.equal(loadConfig({}).manifest.validation, true);
+    assert.equal(loadConfig({ UPLOAD_MANIFEST_VALIDATION: 'true' }).manifest.validation, true);
+    assert.equal(loadConfig({ UPLOAD_MANIFEST_VALIDATION: '' }).manifest.validation, true);
+    assert.equal(loadConfig({ UPLOAD_MANIFEST_VALIDATION: 'false' }).manifest.validation, false);
+    throwsNaming({ UPLOAD_MANIFEST_VALIDATION: 'maybe' }, /UPLOAD_MANIFEST_VALIDATION/);
   });
 
   it('reads the non-default values it is given', () => {
