@@ -19,5 +19,19 @@ if (selected.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...selected.sort()], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const run = (list, env) =>
+  spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...list.sort()], {
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+  }).status ?? 1;
+
+// Every suite once (protocol suites as a plain tus server), then the protocol suites again with manifest validation
+// on: each creation then carries a valid manifest (test/helpers/manifest-mode.ts).
+const plain = run(selected, { DEX_TEST_MANIFEST_MODE: 'off' });
+const protocol = selected.filter((f) => /[\\/]tus[\\/]/.test(f) && !/memory|validation-on/.test(f));
+let withValidation = 0;
+if (protocol.length > 0) {
+  console.log(`\n=== protocol suites again with manifest validation on (${protocol.length} files) ===\n`);
+  withValidation = run(protocol, { DEX_TEST_MANIFEST_MODE: 'on' });
+}
+process.exit(plain !== 0 ? plain : withValidation);

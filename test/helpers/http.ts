@@ -1,5 +1,6 @@
 // Raw HTTP requests (node:http, no agent), so headers, bodies, slow bodies and aborts are exact.
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { withManifest } from './manifest-mode.js';
 
 export interface Response {
   status: number;
@@ -53,7 +54,7 @@ export async function createUpload(
   else if (opts.length !== undefined) headers['Upload-Length'] = String(opts.length);
   if (opts.metadata !== undefined) headers['Upload-Metadata'] = opts.metadata;
   if (opts.body !== undefined) headers['Content-Type'] = 'application/offset+octet-stream';
-  const res = await request({ method: 'POST', url: `${base}${opts.path ?? '/files/'}`, headers, body: opts.body });
+  const res = await request({ method: 'POST', url: `${base}${opts.path ?? '/files/'}`, headers: withManifest(headers), body: opts.body });
   if (res.status !== 201) throw new Error(`create failed: ${res.status} ${res.body}`);
   const url = String(res.headers.location);
   return { url, id: url.split('/').pop()!, res };

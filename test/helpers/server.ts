@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { modeEnv } from './manifest-mode.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const MAIN = path.join(REPO_ROOT, 'dist/cmd/main.js');
@@ -41,8 +42,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     SERVER_PORT: '0',
     SERVER_LISTEN_HOST: '127.0.0.1',
     UI_PORT: '',
-    // Protocol suites run the plain tus server; manifest suites turn validation on (and test both modes).
-    UPLOAD_MANIFEST_VALIDATION: 'false',
+    // Plain tus server, or validation on in manifest mode (DEX_TEST_MANIFEST_MODE=on); a suite may override it.
+    ...modeEnv(),
     UPLOAD_CONFIG_PATH: path.join(REPO_ROOT, 'upload-configs'),
     ...opts.env,
   };

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { b64, createUpload, head, patch, request, TR } from '../helpers/http.js';
+import { creationMetadata, MANIFEST_MODE } from '../helpers/manifest-mode.js';
 
 const SEED = Number(process.env.BAD_INPUT_SEED ?? 0x7e57bad1);
 const MAX_SIZE = 1_000_000;
@@ -199,6 +200,29 @@ async function runCase(port: number, c: Case): Promise<string | null> {
     }
   }
   return null;
+}
+
+/**
+ * In manifest mode (UPLOAD_MANIFEST_VALIDATION=true) every creation carries the valid manifest, so that a request aimed
+ * at one header error is refused for that error and not for a missing manifest: a generated POST gets the manifest's
+ * pairs after its own `Upload-Metadata` (or a header of its own; a blank header, a test of bad metadata, is kept as it
+ * is). A raw POST gets an `Upload-Metadata` line right after its request line. No-op in plain mode and for partials.
+ */
+function withCaseManifest(c: Case): Case {
+  if (!MANIFEST_MODE) return c;
+  if (c.raw) {
+    const text = c.raw.toString('latin1');
+    const eol = text.indexOf('\r\n');
+    if (!text.startsWith('POST ') || eol < 0) return c;
+    const line = `Upload-Metadata: ${creationMetadata()!}\r\n`;
+    return { ...c, raw: Buffer.concat([c.raw.subarray(0, eol + 2), Buffer.from(line, 'latin1'), c.raw.subarray(eol + 2)]) };
+  }
+  if (c.method !== 'POST') return c;
+  if (c.headers.some(([k, v]) => /^upload-concat$/i.test(k) && v === 'partial')) return c;
+  const i = c.headers.findIndex(([k]) => /^upload-metadata$/i.test(k));
+  const headers: Header[] =
+    i < 0 ? [...c.headers, ['Upload-Metadata', creationMetadata()!]] : c.headers.map((h, j) => (j === i ? [h[0], creationMetadata(h[1])!] : h));
+  return { ...c, headers };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -416,7 +440,8 @@ describe('bad input: generated malformed requests against one server', () => {
     await writeFile(path.join(top, 'etc', 'passwd'), 'root:x:0:0:sentinel:/root:/bin/sh\n');
     tmpBefore = new Set(await readdir(tmpdir()));
 
-    s = await startServer({ dir: srv, env: { TUS_MAX_SIZE: String(MAX_SIZE), UPLOAD_MANIFEST_VALIDATION: 'false' } });
+    // UPLOAD_MANIFEST_VALIDATION follows the mode (startServer's default); fixtures and POST cases carry the manifest.
+    s = await startServer({ dir: srv, env: { TUS_MAX_SIZE: String(MAX_SIZE) } });
     storeRoot = s.storeDir;
     before0 = await snapshot(top);
 
@@ -434,7 +459,8 @@ describe('bad input: generated malformed requests against one server', () => {
 
     const rng = new Rng(SEED);
     for (const [name, gen] of generators) {
-      const cases = gen(rng);
+      // The same cases in both modes (the manifest is added after generation, drawing nothing from the PRNG).
+      const cases = gen(rng).map(withCaseManifest);
       categories.set(name, cases);
       total += cases.length;
     }

@@ -10,6 +10,7 @@ import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { OOS, TR, b64, createUpload, head, patch, request, type Response } from '../helpers/http.js';
+import { MANIFEST_MODE, MANIFEST_PAIRS, clientPairs, withManifest } from '../helpers/manifest-mode.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
@@ -146,8 +147,12 @@ async function assertFinished(url: string, size: number): Promise<void> {
   assert.equal(again.headers['upload-offset'], String(size));
 }
 
+/** A creation POST; in manifest mode it carries the valid manifest after the client's pairs (not on partials). */
 const post = (s: RunningServer, headers: Record<string, string>, body?: string | Buffer) =>
-  request({ method: 'POST', url: `${s.url}/files/`, headers, body });
+  request({ method: 'POST', url: `${s.url}/files/`, headers: withManifest(headers), body });
+
+/** The manifest as a raw header line for raw-socket creation POSTs (none in plain mode). */
+const manifestLine = (): string[] => (MANIFEST_MODE ? [`Upload-Metadata: ${MANIFEST_PAIRS}`] : []);
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -397,8 +402,8 @@ describe('tus conformance A–E', () => {
       assert.equal(h.status, 200);
       assert.equal(h.headers['upload-offset'], '0');
       assert.equal(h.headers['upload-length'], '300');
-      const pairs = String(h.headers['upload-metadata']).split(',');
-      for (const p of ['foo aGVsbG8=', 'bar d29ybGQ=', 'empty']) assert.ok(pairs.includes(p), `${p} in ${h.headers['upload-metadata']}`);
+      // The client's pairs are echoed in order (server-added and manifest-mode pairs aside).
+      assert.equal(clientPairs(h.headers['upload-metadata']), 'foo aGVsbG8=,bar d29ybGQ=,empty', String(h.headers['upload-metadata']));
       assert.equal((await stored(def, id)).length, 0);
     });
 
@@ -475,11 +480,11 @@ describe('tus conformance A–E', () => {
         assertError(await post(def, { ...TR, 'Upload-Defer-Length': v }), 400, 'ERR_INVALID_UPLOAD_LENGTH');
       }
       // Inner whitespace is part of the value.
-      const inner = await rawRequest(def.port, ['POST /files/ HTTP/1.1', 'Host: x', 'Tus-Resumable: 1.0.0', 'Upload-Defer-Length: 1 1']);
+      const inner = await rawRequest(def.port, ['POST /files/ HTTP/1.1', 'Host: x', 'Tus-Resumable: 1.0.0', 'Upload-Defer-Length: 1 1', ...manifestLine()]);
       assertError(inner, 400, 'ERR_INVALID_UPLOAD_LENGTH');
       assert.deepEqual(await listStore(def), before);
       // ` 1 `: whitespace around a field value is not part of it in HTTP (RFC 9110 §5.5), so this IS `1`.
-      const ows = await rawRequest(def.port, ['POST /files/ HTTP/1.1', 'Host: x', 'Tus-Resumable: 1.0.0', 'Upload-Defer-Length:  1 ']);
+      const ows = await rawRequest(def.port, ['POST /files/ HTTP/1.1', 'Host: x', 'Tus-Resumable: 1.0.0', 'Upload-Defer-Length:  1 ', ...manifestLine()]);
       assert.equal(ows.status, 201);
       assert.match(ows.headers.location!, /^http:\/\/x\/files\/[0-9a-f-]{36}$/);
     });
@@ -525,7 +530,7 @@ describe('tus conformance A–E', () => {
         const info = await readInfo(def, id);
         for (const [k, v] of Object.entries(expected)) assert.equal(info.MetaData[k], v, `${value}: ${k}`);
         const h = await head(url);
-        assert.ok(String(h.headers['upload-metadata']).startsWith(echo), `${value} → ${h.headers['upload-metadata']}`);
+        assert.equal(clientPairs(h.headers['upload-metadata']), echo, `${value} → ${h.headers['upload-metadata']}`);
       }
     });
 
@@ -688,7 +693,7 @@ describe('tus conformance A–E', () => {
       // Chunked (no Content-Length): reading stops at the limit; the upload keeps exactly its 300 bytes.
       const chunked = await rawRequest(
         def.port,
-        ['POST /files/ HTTP/1.1', `Host: 127.0.0.1:${def.port}`, 'Tus-Resumable: 1.0.0', 'Upload-Length: 300', 'Content-Type: application/offset+octet-stream'],
+        ['POST /files/ HTTP/1.1', `Host: 127.0.0.1:${def.port}`, 'Tus-Resumable: 1.0.0', 'Upload-Length: 300', 'Content-Type: application/offset+octet-stream', ...manifestLine()],
         body,
         true,
       );
@@ -710,7 +715,7 @@ describe('tus conformance A–E', () => {
       assert.ok((await stored(def, id)).equals(body));
       await assertFinished(url, 960244);
       const h = await head(url);
-      assert.ok(String(h.headers['upload-metadata']).split(',').includes(`filename ${b64('big.bin')}`));
+      assert.equal(clientPairs(h.headers['upload-metadata']), `filename ${b64('big.bin')}`);
     });
 
     it('D4 a final concatenation with a body is 403', async () => {
@@ -747,6 +752,7 @@ describe('tus conformance A–E', () => {
         'Upload-Length: 10',
         'Content-Type: application/offset+octet-stream',
         'Content-Length: 10',
+        ...manifestLine(),
       ]);
       try {
         conn.write('hello');

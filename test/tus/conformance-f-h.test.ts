@@ -9,12 +9,11 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { createUpload, head, patch, request, b64, OOS, TR, type Response } from '../helpers/http.js';
+import { clientPairs, creationMetadata, MANIFEST_MODE, VALID_MANIFEST, withManifest } from '../helpers/manifest-mode.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
-/** Keys the server adds to every upload's metadata (decisions.md): not part of what the client sent. */
-const SERVER_KEYS = new Set(['upload_id', 'dex_ingest_datetime']);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -49,15 +48,6 @@ function waitForStored(s: RunningServer, id: string, size: number): Promise<true
 }
 
 const stored = (s: RunningServer, id: string) => readFile(path.join(s.storeDir, id));
-
-/** The client's part of an Upload-Metadata header: the pairs the server adds itself are dropped. */
-function clientMetadata(header: string | string[] | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  return String(header)
-    .split(',')
-    .filter((pair) => !SERVER_KEYS.has(pair.split(' ')[0]!))
-    .join(',');
-}
 
 function assertErrorCode(res: Response | RawResponse, status: number, code: string): void {
   const body = Buffer.isBuffer(res.body) ? res.body.toString() : res.body;
@@ -239,7 +229,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assert.equal(h.headers['cache-control'], 'no-store');
       assert.equal(h.headers['tus-resumable'], '1.0.0');
       // A key with an empty value is echoed as the key alone (decisions.md).
-      assert.equal(clientMetadata(h.headers['upload-metadata']), metadata);
+      assert.equal(clientPairs(h.headers['upload-metadata']), metadata);
       assert.equal(h.headers['upload-defer-length'], undefined);
       assert.equal(h.body, '');
     });
@@ -296,18 +286,23 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
         const h = await head(url);
         assert.equal(h.status, 200);
         const echoed = String(h.headers['upload-metadata']);
-        // Order preserved, key-only stays key-only; server-added pairs (if any) come after the client's.
-        assert.ok(echoed === metadata || echoed.startsWith(`${metadata},`), `${echoed} starts with ${metadata}`);
-        assert.equal(clientMetadata(echoed), metadata);
+        // Order preserved, key-only stays key-only; the manifest (manifest mode) and server-added pairs come after.
+        assert.ok(echoed.startsWith(`${metadata},`), `${echoed} starts with ${metadata}`);
+        assert.equal(clientPairs(echoed), metadata);
       }
-      // The server always adds dex_ingest_datetime and upload_id (decisions.md), so no client pairs leaves just those.
+      // The server always adds dex_ingest_datetime and upload_id (decisions.md), so no client pairs leaves just those
+      // (after the manifest's pairs, echoed as sent, in manifest mode).
       const { url, id } = await createUpload(s.url, { length: 10 });
       const h = await head(url);
       assert.equal(h.status, 200);
-      const pairs = String(h.headers['upload-metadata']).split(',').map((p) => p.split(' '));
-      assert.deepEqual(pairs.map((p) => p[0]), ['dex_ingest_datetime', 'upload_id']);
-      assert.equal(Buffer.from(pairs[1]![1]!, 'base64').toString(), id);
-      assert.equal(clientMetadata(String(h.headers['upload-metadata'])), '');
+      const echoed = String(h.headers['upload-metadata']);
+      const manifest = creationMetadata();
+      if (manifest !== undefined) assert.ok(echoed.startsWith(`${manifest},`), `${echoed} starts with the manifest`);
+      const pairs = echoed.split(',').map((p) => p.split(' '));
+      const manifestKeys = MANIFEST_MODE ? Object.keys(VALID_MANIFEST) : [];
+      assert.deepEqual(pairs.map((p) => p[0]), [...manifestKeys, 'dex_ingest_datetime', 'upload_id']);
+      assert.equal(Buffer.from(pairs.at(-1)![1]!, 'base64').toString(), id);
+      assert.equal(clientPairs(String(h.headers['upload-metadata'])), '');
     });
 
     it('F6 HEAD after a full upload: Upload-Offset == Upload-Length == 960244, metadata still present', async () => {
@@ -324,7 +319,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assert.equal(h.status, 200);
       assert.equal(h.headers['upload-offset'], String(data.length));
       assert.equal(h.headers['upload-length'], String(data.length));
-      assert.equal(clientMetadata(h.headers['upload-metadata']), metadata);
+      assert.equal(clientPairs(h.headers['upload-metadata']), metadata);
       assert.ok((await stored(s, id)).equals(data), 'stored bytes equal the uploaded bytes');
     });
 
@@ -645,7 +640,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
     });
 
     it('G23 full flow: POST Upload-Length: 11 → 201; PATCH "hello world" → 204 Upload-Offset: 11', async () => {
-      const res = await request({ method: 'POST', url: `${s.url}/files/`, headers: { ...TR, 'Upload-Length': '11' } });
+      const res = await request({ method: 'POST', url: `${s.url}/files/`, headers: withManifest({ ...TR, 'Upload-Length': '11' }) });
       assert.equal(res.status, 201);
       const url = String(res.headers.location);
       const p = await patch(url, 0, 'hello world');

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { OOS, TR, b64, createUpload, head, patch, request, type Response } from '../helpers/http.js';
+import { clientPairs, withManifest } from '../helpers/manifest-mode.js';
 import { MemoryLocker } from '../../internal/locking/memory/memorylocker.js';
 import { LockTimeoutError } from '../../internal/locking/locker.js';
 
@@ -238,12 +239,12 @@ let cors: RunningServer; // TUS_CORS_ALLOW_ORIGIN restricted: K3
 let proxy: RunningServer; // TUS_BEHIND_PROXY=true: L2–L8
 
 before(async () => {
-  const common = { UPLOAD_MANIFEST_VALIDATION: 'false' };
+  // Validation follows the test mode (plain, or manifest mode with DEX_TEST_MANIFEST_MODE=on).
   [base, conc, cors, proxy] = await Promise.all([
-    startServer({ env: { ...common, TUS_DISABLE_DOWNLOAD: 'false', TUS_LOCK_TIMEOUT: '1500' } }),
-    startServer({ env: { ...common, TUS_MAX_SIZE: '100' } }),
-    startServer({ env: { ...common, TUS_CORS_ALLOW_ORIGIN: 'https?://tus\\.io' } }),
-    startServer({ env: { ...common, TUS_BEHIND_PROXY: 'true' } }),
+    startServer({ env: { TUS_DISABLE_DOWNLOAD: 'false', TUS_LOCK_TIMEOUT: '1500' } }),
+    startServer({ env: { TUS_MAX_SIZE: '100' } }),
+    startServer({ env: { TUS_CORS_ALLOW_ORIGIN: 'https?://tus\\.io' } }),
+    startServer({ env: { TUS_BEHIND_PROXY: 'true' } }),
   ]);
 });
 
@@ -299,7 +300,7 @@ describe('I. Concatenation', () => {
     const res = await request({
       method: 'POST',
       url: `${conc.url}/files/`,
-      headers: { ...TR, ...host, 'Upload-Concat': `final; http://tus.io/files/${a.id} /files/${b.id}/` },
+      headers: withManifest({ ...TR, ...host, 'Upload-Concat': `final; http://tus.io/files/${a.id} /files/${b.id}/` }),
     });
     assert.equal(res.status, 201, res.body);
     const loc = String(res.headers.location);
@@ -332,7 +333,7 @@ describe('I. Concatenation', () => {
     const twice = await request({
       method: 'POST',
       url: `${conc.url}/files/`,
-      headers: { ...TR, 'Upload-Concat': `final;/files/${b.id} /files/${a.id} /files/${b.id}` },
+      headers: withManifest({ ...TR, 'Upload-Concat': `final;/files/${b.id} /files/${a.id} /files/${b.id}` }),
     });
     assert.equal(twice.status, 201, twice.body);
     const twiceId = String(twice.headers.location).split('/').pop()!;
@@ -345,14 +346,14 @@ describe('I. Concatenation', () => {
     const p = await partial(conc, 5, 'abc');
     const before = await infoCount(conc.storeDir);
     const concat = `final;/files/${done.id} /files/${p.id}`;
-    const res = await request({ method: 'POST', url: `${conc.url}/files/`, headers: { ...TR, 'Upload-Concat': concat } });
+    const res = await request({ method: 'POST', url: `${conc.url}/files/`, headers: withManifest({ ...TR, 'Upload-Concat': concat }) });
     assert.equal(res.status, 400);
     assertCode(res, 'ERR_UPLOAD_NOT_FINISHED');
     assert.equal(res.headers.location, undefined);
     assert.equal(await infoCount(conc.storeDir), before);
 
     assert.equal((await patch(p.url, 3, 'de')).status, 204);
-    const ok = await request({ method: 'POST', url: `${conc.url}/files/`, headers: { ...TR, 'Upload-Concat': concat } });
+    const ok = await request({ method: 'POST', url: `${conc.url}/files/`, headers: withManifest({ ...TR, 'Upload-Concat': concat }) });
     assert.equal(ok.status, 201, ok.body);
     assert.equal(await readFile(path.join(conc.storeDir, String(ok.headers.location).split('/').pop()!), 'utf8'), 'okabcde');
   });
@@ -372,7 +373,7 @@ describe('I. Concatenation', () => {
     const res = await request({
       method: 'POST',
       url: `${conc.url}/files/`,
-      headers: { ...TR, 'Upload-Concat': `final;/files/${a.id} /files/${b.id}` },
+      headers: withManifest({ ...TR, 'Upload-Concat': `final;/files/${a.id} /files/${b.id}` }),
     });
     assert.equal(res.status, 413);
     assertCode(res, 'ERR_MAX_SIZE_EXCEEDED');
@@ -384,7 +385,7 @@ describe('I. Concatenation', () => {
       const res = await request({
         method: 'POST',
         url: `${conc.url}/files/`,
-        headers: { ...TR, 'Upload-Length': '5', 'Upload-Concat': value },
+        headers: withManifest({ ...TR, 'Upload-Length': '5', 'Upload-Concat': value }),
       });
       assert.equal(res.status, 400, `Upload-Concat: ${JSON.stringify(value)}`);
       assertCode(res, 'ERR_INVALID_CONCAT');
@@ -395,7 +396,7 @@ describe('I. Concatenation', () => {
     const res = await request({
       method: 'POST',
       url: `${conc.url}/files/`,
-      headers: { ...TR, 'Upload-Concat': 'final; http://tus.io/files/aaa/123 /files/bbb/123' },
+      headers: withManifest({ ...TR, 'Upload-Concat': 'final; http://tus.io/files/aaa/123 /files/bbb/123' }),
     });
     assert.equal(res.status, 404);
     assertCode(res, 'ERR_UPLOAD_NOT_FOUND');
@@ -414,7 +415,7 @@ describe('I. Concatenation', () => {
   it('I8 a partial URL outside the base path, or naming no partial of ours → 404 (non-partial → 400)', async () => {
     const a = await partial(conc, 1, 'a');
     const post = (concat: string) =>
-      request({ method: 'POST', url: `${conc.url}/files/`, headers: { ...TR, 'Upload-Concat': concat } });
+      request({ method: 'POST', url: `${conc.url}/files/`, headers: withManifest({ ...TR, 'Upload-Concat': concat }) });
     for (const concat of [`final;/other/${a.id}`, `final;http://tus.io/${a.id}`, `final;/files/${a.id} /upload/${a.id}`, `final;${a.id}`]) {
       const res = await post(concat);
       assert.equal(res.status, 404, concat);
@@ -440,14 +441,14 @@ describe('I. Concatenation', () => {
     const concat = `final;/files/${a.id}`;
     const before = await infoCount(conc.storeDir);
     for (const extra of [{ 'Upload-Length': '3' }, { 'Upload-Defer-Length': '1' }]) {
-      const res = await request({ method: 'POST', url: `${conc.url}/files/`, headers: { ...TR, 'Upload-Concat': concat, ...extra } });
+      const res = await request({ method: 'POST', url: `${conc.url}/files/`, headers: withManifest({ ...TR, 'Upload-Concat': concat, ...extra }) });
       assert.equal(res.status, 400, JSON.stringify(extra));
       assertCode(res, 'ERR_INVALID_CONCAT');
     }
     const withBody = await request({
       method: 'POST',
       url: `${conc.url}/files/`,
-      headers: { ...TR, ...OOS, 'Upload-Concat': concat },
+      headers: withManifest({ ...TR, ...OOS, 'Upload-Concat': concat }),
       body: 'xyz',
     });
     assert.equal(withBody.status, 403);
@@ -463,7 +464,7 @@ describe('I. Concatenation', () => {
     const res = await request({
       method: 'POST',
       url: `${conc.url}/files/`,
-      headers: { ...TR, 'Upload-Concat': `final;${a.url} ${b.url}`, 'Upload-Metadata': `filename ${b64('whole.txt')}` },
+      headers: withManifest({ ...TR, 'Upload-Concat': `final;${a.url} ${b.url}`, 'Upload-Metadata': `filename ${b64('whole.txt')}` }),
     });
     assert.equal(res.status, 201, res.body);
     const loc = String(res.headers.location);
@@ -472,7 +473,7 @@ describe('I. Concatenation', () => {
     assert.equal(h.headers['upload-offset'], '7');
     assert.equal(h.headers['upload-concat'], `final;${a.url} ${b.url}`);
     const meta = String(h.headers['upload-metadata']).split(',');
-    assert.ok(meta.includes(`filename ${b64('whole.txt')}`), 'the final keeps its own metadata');
+    assert.equal(clientPairs(h.headers['upload-metadata']), `filename ${b64('whole.txt')}`, 'the final keeps its own metadata, and only it');
     assert.ok(!meta.some((p) => p.startsWith('part ')), 'partial metadata is not inherited');
     assert.equal(await readFile(path.join(conc.storeDir, loc.split('/').pop()!), 'utf8'), 'abcdefg');
   });
@@ -649,7 +650,7 @@ describe('K. CORS', () => {
   });
 
   it('K2 an actual request with Origin and no Tus-Resumable → 412 still carrying ACAO, Vary, Expose-Headers, no preflight headers', async () => {
-    const res = await request({ method: 'POST', url: `${base.url}/files/`, headers: { Origin: 'https://tus.io', 'Upload-Length': '1' } });
+    const res = await request({ method: 'POST', url: `${base.url}/files/`, headers: withManifest({ Origin: 'https://tus.io', 'Upload-Length': '1' }) });
     assert.equal(res.status, 412);
     assertCode(res, 'ERR_UNSUPPORTED_VERSION');
     assert.equal(res.headers['tus-version'], '1.0.0');
@@ -666,14 +667,14 @@ describe('K. CORS', () => {
       const pre = await request({ method: 'OPTIONS', url: `${cors.url}/files/`, headers: { Origin: origin } });
       assert.equal(pre.status, 200);
       assert.equal(pre.headers['access-control-allow-origin'], origin);
-      const post = await request({ method: 'POST', url: `${cors.url}/files/`, headers: { ...TR, Origin: origin, 'Upload-Length': '1' } });
+      const post = await request({ method: 'POST', url: `${cors.url}/files/`, headers: withManifest({ ...TR, Origin: origin, 'Upload-Length': '1' }) });
       assert.equal(post.status, 201);
       assert.equal(post.headers['access-control-allow-origin'], origin);
     }
     const before = await infoCount(cors.storeDir);
     for (const origin of ['http://example.com', 'http://tus.io.evil.com', 'http://sub.tus.io', 'xhttp://tus.io', 'http://tus.io:8080', 'http://tusxio']) {
       for (const method of ['OPTIONS', 'POST']) {
-        const res = await request({ method, url: `${cors.url}/files/`, headers: { ...TR, Origin: origin, 'Upload-Length': '1' } });
+        const res = await request({ method, url: `${cors.url}/files/`, headers: withManifest({ ...TR, Origin: origin, 'Upload-Length': '1' }) });
         assert.equal(res.status, 403, `${method} ${origin}`);
         assertCode(res, 'ERR_ORIGIN_NOT_ALLOWED');
         for (const h of ['access-control-allow-origin', 'access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age', 'access-control-expose-headers']) {
@@ -692,7 +693,7 @@ describe('K. CORS', () => {
       assert.equal(pre.headers['access-control-allow-headers'], ALLOW_HEADERS);
       assert.equal(pre.headers['access-control-max-age'], '86400');
       assert.equal(pre.headers['access-control-allow-credentials'], undefined);
-      const post = await request({ method: 'POST', url: `${s.url}/files/`, headers: { ...TR, Origin: 'https://tus.io', 'Upload-Length': '1' } });
+      const post = await request({ method: 'POST', url: `${s.url}/files/`, headers: withManifest({ ...TR, Origin: 'https://tus.io', 'Upload-Length': '1' }) });
       assert.equal(post.status, 201);
       assert.equal(post.headers['access-control-allow-credentials'], undefined);
       assert.equal(post.headers['access-control-expose-headers'], EXPOSE_HEADERS);
@@ -700,7 +701,7 @@ describe('K. CORS', () => {
   });
 
   it('K5 (CORS cannot be disabled) without Origin no ACAO/Vary/Expose is sent; a preflight without Origin is still 200', async () => {
-    const post = await request({ method: 'POST', url: `${cors.url}/files/`, headers: { ...TR, 'Upload-Length': '1' } });
+    const post = await request({ method: 'POST', url: `${cors.url}/files/`, headers: withManifest({ ...TR, 'Upload-Length': '1' }) });
     assert.equal(post.status, 201);
     assert.equal(post.headers['access-control-allow-origin'], undefined);
     assert.equal(post.headers['access-control-expose-headers'], undefined);
@@ -723,7 +724,7 @@ describe('K. CORS', () => {
 
   it('K7 (node semantics) with the default pattern any origin is echoed, never "*"; no Origin → no ACAO', async () => {
     for (const origin of ['https://anything.example:3000', 'http://localhost:8081']) {
-      const res = await request({ method: 'POST', url: `${base.url}/files/`, headers: { ...TR, Origin: origin, 'Upload-Length': '1' } });
+      const res = await request({ method: 'POST', url: `${base.url}/files/`, headers: withManifest({ ...TR, Origin: origin, 'Upload-Length': '1' }) });
       assert.equal(res.status, 201);
       assert.equal(res.headers['access-control-allow-origin'], origin);
     }
@@ -735,7 +736,7 @@ describe('K. CORS', () => {
 // ------------------------------------------------------------------------------------------------------------------
 describe('L. Proxies / Location generation', () => {
   const create = async (s: RunningServer, headers: OutgoingHttpHeaders) => {
-    const res = await request({ method: 'POST', url: `${s.url}/files/`, headers: { ...TR, 'Upload-Length': '1', Host: 'tus.io', ...headers } });
+    const res = await request({ method: 'POST', url: `${s.url}/files/`, headers: withManifest({ ...TR, 'Upload-Length': '1', Host: 'tus.io', ...headers }) });
     assert.equal(res.status, 201, res.body);
     return String(res.headers.location);
   };
@@ -786,9 +787,9 @@ describe('L. Proxies / Location generation', () => {
   it('L7 "Forwarded: invalid" falls back to Host; with TUSD_HANDLER_BASE_PATH=/ → http://localhost:3000/<id>', async () => {
     assert.match(await create(proxy, { Forwarded: 'invalid' }), loc('http://tus.io/files/'));
 
-    const root = await startServer({ env: { UPLOAD_MANIFEST_VALIDATION: 'false', TUSD_HANDLER_BASE_PATH: '/' } });
+    const root = await startServer({ env: { TUSD_HANDLER_BASE_PATH: '/' } });
     try {
-      const res = await request({ method: 'POST', url: `${root.url}/`, headers: { ...TR, 'Upload-Length': '2', Host: 'localhost:3000' } });
+      const res = await request({ method: 'POST', url: `${root.url}/`, headers: withManifest({ ...TR, 'Upload-Length': '2', Host: 'localhost:3000' }) });
       assert.equal(res.status, 201, res.body);
       const l = String(res.headers.location);
       assert.match(l, loc('http://localhost:3000/'));
@@ -813,7 +814,7 @@ describe('L. Proxies / Location generation', () => {
     const res = await request({
       method: 'POST',
       url: `${proxy.url}/files/`,
-      headers: { ...TR, ...fwd, 'Upload-Concat': `final;/files/${a.id} /files/${b.id}` },
+      headers: withManifest({ ...TR, ...fwd, 'Upload-Concat': `final;/files/${a.id} /files/${b.id}` }),
     });
     assert.equal(res.status, 201, res.body);
     assert.match(String(res.headers.location), loc('https://foo.com/files/'));
@@ -860,7 +861,7 @@ describe('N. Locking / concurrent requests', () => {
     // POST with a body: the new upload's id is found in the store while its body is stalled.
     const before = await storedIds(base.storeDir);
     const conn = new RawConn(base.port);
-    conn.head('POST', '/files/', { ...TR, ...OOS, 'Upload-Length': SIZE, 'Content-Length': SIZE });
+    conn.head('POST', '/files/', withManifest({ ...TR, ...OOS, 'Upload-Length': SIZE, 'Content-Length': SIZE }));
     conn.write(data.subarray(0, 1000));
     let id = '';
     await waitFor(async () => {
@@ -1068,10 +1069,10 @@ describe('O. IDs / paths / security', () => {
       assertCode(res, 'ERR_UPLOAD_NOT_FOUND');
     }
     // The client cannot choose an id: POST on an upload URL is not creation.
-    const own = await request({ method: 'POST', url: `${base.url}/files/my-own-id`, headers: { ...TR, 'Upload-Length': '1' } });
+    const own = await request({ method: 'POST', url: `${base.url}/files/my-own-id`, headers: withManifest({ ...TR, 'Upload-Length': '1' }) });
     assert.equal(own.status, 404);
     assertCode(own, 'ERR_UPLOAD_NOT_FOUND');
-    const post = await request({ method: 'POST', url, headers: { ...TR, 'Upload-Length': '1' } });
+    const post = await request({ method: 'POST', url, headers: withManifest({ ...TR, 'Upload-Length': '1' }) });
     assert.equal(post.status, 405);
     assert.equal(post.headers.allow, 'GET, HEAD, PATCH, DELETE');
     assert.equal((await head(url)).status, 200, 'the upload survived all of the above');
@@ -1092,7 +1093,7 @@ describe('O. IDs / paths / security', () => {
       'subdir/nested.info': '{}',
     };
     for (const [n, c] of Object.entries(strays)) await writeFile(path.join(store, n), c);
-    const s = await startServer({ dir, env: { UPLOAD_MANIFEST_VALIDATION: 'false', TUS_UPLOAD_EXPIRATION: '1' } });
+    const s = await startServer({ dir, env: { TUS_UPLOAD_EXPIRATION: '1' } });
     try {
       // Each sweep warns once about the unreadable `junk.info`.
       const sweeps = () => s.logs().split('"uploadId":"junk"').length - 1;
@@ -1130,7 +1131,7 @@ describe('O. IDs / paths / security', () => {
 
   it('O5 a long X-Request-ID never reaches the logs beyond 36 characters', async () => {
     const rid = `rid-${randomBytes(48).toString('hex')}`;
-    const res = await request({ method: 'POST', url: `${base.url}/files/`, headers: { ...TR, 'Upload-Length': '1', 'X-Request-ID': rid } });
+    const res = await request({ method: 'POST', url: `${base.url}/files/`, headers: withManifest({ ...TR, 'Upload-Length': '1', 'X-Request-ID': rid }) });
     assert.equal(res.status, 201);
     const bad = await request({ method: 'PATCH', url: String(res.headers.location), headers: { ...TR, 'X-Request-ID': rid } });
     assert.equal(bad.status, 415);

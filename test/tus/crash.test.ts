@@ -14,7 +14,6 @@ import { createUpload, head, patch, b64 } from '../helpers/http.js';
 const MiB = 1024 * 1024;
 const SIZE = 8 * MiB;
 const PIECE = 64 * 1024;
-const ENV = { UPLOAD_MANIFEST_VALIDATION: 'false' };
 const LEFTOVER = /\.tmp$|\.chunk-/;
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -107,7 +106,7 @@ describe('crash: kill -9 mid-PATCH, restart on the same folder, resume', () => {
   let s: RunningServer;
   let dir: string;
   before(async () => {
-    s = await startServer({ env: ENV });
+    s = await startServer();
     dir = s.dir;
   });
   after(async () => {
@@ -164,7 +163,7 @@ describe('crash: kill -9 mid-PATCH, restart on the same folder, resume', () => {
       t.diagnostic(`sent ${start + sent} bytes before the kill finished, ${onDisk} stored`);
 
       // Restart on the same folder.
-      s = await startServer({ dir, env: ENV });
+      s = await startServer({ dir });
       const url = `${s.url}/files/${id}`;
       const leftovers = readdirSync(s.storeDir).filter((n) => LEFTOVER.test(n));
       assert.deepEqual(leftovers, [], 'no staged chunk or temporary info survives a restart');

@@ -10,6 +10,8 @@ import { createLogger } from '../../internal/logging/logger.js';
 import { composeServer, type Server } from '../../internal/server/compose.js';
 import type { HookEvent, TusHooks } from '../../internal/tus/hooks.js';
 import { b64, createUpload, head, patch, request, TR } from '../helpers/http.js';
+import { MANIFEST_MODE, modeEnv, VALID_MANIFEST, withManifest } from '../helpers/manifest-mode.js';
+import { REPO_ROOT } from '../helpers/server.js';
 
 interface Recorded {
   name: string;
@@ -66,7 +68,13 @@ describe('lifecycle hooks', () => {
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'dex-hooks-'));
-    const config = loadConfig({ LOCAL_FOLDER_UPLOADS_TUS: path.join(dir, 'uploads'), UI_PORT: '', UPLOAD_MANIFEST_VALIDATION: 'false' });
+    // Validation off, or on in manifest mode (then every creation below carries the valid manifest).
+    const config = loadConfig({
+      LOCAL_FOLDER_UPLOADS_TUS: path.join(dir, 'uploads'),
+      UI_PORT: '',
+      UPLOAD_CONFIG_PATH: path.join(REPO_ROOT, 'upload-configs'),
+      ...modeEnv(),
+    });
     const quiet = new Writable({ write: (_c, _e, cb) => cb() });
     server = await composeServer(config, createLogger(config, quiet), [hooks]);
     await server.app.listen({ port: 0, host: '127.0.0.1' });
@@ -79,7 +87,7 @@ describe('lifecycle hooks', () => {
   });
 
   it('pre-create may reject with its own status, body and headers; nothing is created', async () => {
-    const res = await request({ method: 'POST', url: `${base}/files/`, headers: { ...TR, 'Upload-Length': '5', 'Upload-Metadata': 'reject' } });
+    const res = await request({ method: 'POST', url: `${base}/files/`, headers: withManifest({ ...TR, 'Upload-Length': '5', 'Upload-Metadata': 'reject' }) });
     assert.equal(res.status, 418);
     assert.equal(res.body, '{"nope":true}');
     assert.match(String(res.headers['content-type']), /^application\/json/);
@@ -92,8 +100,10 @@ describe('lifecycle hooks', () => {
     const { url, id } = await createUpload(base, { length: 3, metadata: `rename,name ${b64('a.txt')}` });
     const h = await head(url);
     // The manifest hooks (registered first) append the two server keys; this test's hook appends its own after them.
+    // In manifest mode the manifest's pairs follow the client's own.
     const echoed = String(h.headers['upload-metadata']).split(',').map((p) => p.split(' ')[0]);
-    assert.deepEqual(echoed, ['rename', 'name', 'dex_ingest_datetime', 'upload_id', 'renamed', 'added_last']);
+    const manifestKeys = MANIFEST_MODE ? Object.keys(VALID_MANIFEST) : [];
+    assert.deepEqual(echoed, ['rename', 'name', ...manifestKeys, 'dex_ingest_datetime', 'upload_id', 'renamed', 'added_last']);
     assert.ok(String(h.headers['upload-metadata']).startsWith(`rename,name ${b64('a.txt')},`));
     assert.ok(String(h.headers['upload-metadata']).endsWith(`,renamed ${b64('yes')},added_last ${b64('z')}`));
     const pre = events.find((e) => e.name === 'pre-create' && e.metadata['rename'] !== undefined)!;
@@ -154,7 +164,7 @@ describe('lifecycle hooks', () => {
     const b = await createUpload(base, { length: 3, headers: { 'Upload-Concat': 'partial' } });
     await patch(a.url, 0, 'ab');
     await patch(b.url, 0, 'cde');
-    const res = await request({ method: 'POST', url: `${base}/files/`, headers: { ...TR, 'Upload-Concat': `final;${a.url} ${b.url}` } });
+    const res = await request({ method: 'POST', url: `${base}/files/`, headers: withManifest({ ...TR, 'Upload-Concat': `final;${a.url} ${b.url}` }) });
     assert.equal(res.status, 201);
     const finalId = String(res.headers.location).split('/').pop()!;
     await waitFor(() => of(finalId).includes('post-finish'));
