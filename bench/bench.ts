@@ -121,6 +121,8 @@ async function startServer(def: ServerDef, opts: Options): Promise<Running> {
     SERVER_PORT: '0',
     SERVER_LISTEN_HOST: '127.0.0.1',
     UI_PORT: '',
+    // Each server runs in an empty folder; ours reads the repository's sender configs, as from the repo root.
+    UPLOAD_CONFIG_PATH: path.join(ROOT, 'upload-configs'),
   };
   const nodeArgs = def.id === 'ours' && opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [];
   const proc = spawn(process.execPath, [...nodeArgs, def.script, ...def.args], { cwd: dir, env, stdio: [def.stdin, 'pipe', 'pipe'] });
