@@ -32,7 +32,7 @@ export class BodyReader extends Transform {
     private readonly req: IncomingMessage,
     private readonly opts: BodyReaderOptions,
   ) {
-    super({ highWaterMark: 64 * 1024 });
+    super();
     this.timer = setTimeout(() => this.stop(errors.readTimeout()), opts.idleTimeoutMs);
     if (req.destroyed) {
       // The connection closed before the handler got here ('close' already fired): the bytes the request buffered
