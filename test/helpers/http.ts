@@ -67,3 +67,24 @@ export function patch(url: string, offset: number, body: string | Buffer, header
 export function head(url: string, headers: OutgoingHttpHeaders = TR): Promise<Response> {
   return request({ method: 'HEAD', url, headers });
 }
+
+export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** The upload id at the end of an upload URL (asserted to be a lower-case UUID v4). */
+export function idOf(uploadUrl: string | null): string {
+  if (!uploadUrl) throw new Error('the upload has no URL');
+  const id = new URL(uploadUrl).pathname.split('/').pop()!;
+  if (!UUID_V4.test(id)) throw new Error(`not an upload id: ${id}`);
+  return id;
+}
+
+/** Decodes an Upload-Metadata header into [key, value] pairs, in order. */
+export function decodeMetadata(header: string | string[] | undefined): [string, string][] {
+  if (header === undefined || header === '') return [];
+  return String(header)
+    .split(',')
+    .map((pair) => {
+      const [k, v] = pair.trim().split(' ');
+      return [k!, v === undefined ? '' : Buffer.from(v, 'base64').toString('utf8')] as [string, string];
+    });
+}

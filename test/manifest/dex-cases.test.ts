@@ -8,13 +8,12 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tus from 'tus-js-client';
 import { REPO_ROOT, startServer, type RunningServer } from '../helpers/server.js';
-import { TR, b64, createUpload, head, patch, request } from '../helpers/http.js';
+import { TR, UUID_V4, b64, createUpload, decodeMetadata, head, idOf, patch, request } from '../helpers/http.js';
 
 type Manifest = Record<string, string>;
 type UploadOptions = ConstructorParameters<typeof tus.Upload>[1];
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/dex-smoke');
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 /** Go's time.RFC3339(Nano) in UTC: fraction optional, trailing zeros trimmed, `Z`. */
 const UTC_RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d*[1-9])?Z$/;
 const HELLO = Buffer.from('Hello world!');
@@ -53,23 +52,6 @@ function assertUtcDate(value: unknown, what: string): number {
   return t;
 }
 
-function idOf(uploadUrl: string | null): string {
-  assert.ok(uploadUrl, 'the upload has a URL');
-  const id = new URL(uploadUrl).pathname.split('/').pop()!;
-  assert.match(id, UUID_V4);
-  return id;
-}
-
-/** Decodes an Upload-Metadata header into [key, value] pairs, in order. */
-function decodeMetadata(header: string | string[] | undefined): [string, string][] {
-  if (header === undefined || header === '') return [];
-  return String(header)
-    .split(',')
-    .map((pair) => {
-      const [k, v] = pair.trim().split(' ');
-      return [k!, v === undefined ? '' : Buffer.from(v, 'base64').toString('utf8')] as [string, string];
-    });
-}
 
 function encodeMetadata(m: Manifest): string {
   return Object.entries(m)

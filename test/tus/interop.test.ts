@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import path from 'node:path';
 import * as tus from 'tus-js-client';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { head, request } from '../helpers/http.js';
+import { decodeMetadata, head, idOf, request } from '../helpers/http.js';
 import { MANIFEST_MODE, VALID_MANIFEST, clientPairs } from '../helpers/manifest-mode.js';
 
 const MiB = 1024 * 1024;
@@ -31,23 +31,6 @@ async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-function idOf(uploadUrl: string | null): string {
-  assert.ok(uploadUrl, 'the upload has a URL');
-  const id = new URL(uploadUrl).pathname.split('/').pop()!;
-  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-  return id;
-}
-
-/** Decodes an Upload-Metadata header into [key, value] pairs, in order. */
-function decodeMetadata(header: string | string[] | undefined): [string, string][] {
-  if (header === undefined || header === '') return [];
-  return String(header)
-    .split(',')
-    .map((pair) => {
-      const [k, v] = pair.trim().split(' ');
-      return [k!, v === undefined ? '' : Buffer.from(v, 'base64').toString('utf8')] as [string, string];
-    });
-}
 
 /** Runs a tus.Upload to success (or rejects with its error). */
 function run(data: Buffer, options: UploadOptions): Promise<tus.Upload> {

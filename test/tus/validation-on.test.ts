@@ -8,15 +8,9 @@ import path from 'node:path';
 import * as tus from 'tus-js-client';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { b64, createUpload, head, patch, request, TR } from '../helpers/http.js';
+import { VALID_MANIFEST } from '../helpers/manifest-mode.js';
 
-const MANIFEST: Record<string, string> = {
-  data_stream_id: 'dextesting',
-  data_stream_route: 'testevent1',
-  sender_id: 'test-sender',
-  data_producer_id: 'test-producer',
-  jurisdiction: 'test-jurisdiction',
-  received_filename: 'test.txt',
-};
+const MANIFEST = VALID_MANIFEST;
 const encode = (m: Record<string, string>) => Object.entries(m).map(([k, v]) => `${k} ${b64(v)}`).join(',');
 const VALID = encode(MANIFEST);
 const SERVER_KEYS = new Set(['dex_ingest_datetime', 'upload_id']);
