@@ -173,3 +173,76 @@ describe('lifecycle hooks', () => {
     assert.equal(fin.offset, 5);
   });
 });
+
+// A blocking pre-finish hook holds the upload's lock without a body to interrupt: the only way, over HTTP, to keep a
+// lock past a newer request's TUS_LOCK_TIMEOUT (every other holder honours release requests).
+describe('lock timeouts (N4, N5) with a pre-finish hook that holds the lock', () => {
+  let dir: string;
+  let server: Server;
+  let base: string;
+  let entered: () => void = () => {};
+  let release: () => void = () => {};
+  const holding: TusHooks = {
+    async preFinish(ev) {
+      if (ev.upload.MetaData['hold'] === undefined) return;
+      await new Promise<void>((resolve) => {
+        release = resolve;
+        entered();
+      });
+    },
+  };
+  const hookEntered = () => new Promise<void>((resolve) => (entered = resolve));
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'dex-locks-'));
+    const config = loadConfig({
+      LOCAL_FOLDER_UPLOADS_TUS: path.join(dir, 'uploads'),
+      UI_PORT: '',
+      UPLOAD_CONFIG_PATH: path.join(REPO_ROOT, 'upload-configs'),
+      TUS_LOCK_TIMEOUT: '500',
+      ...modeEnv(),
+    });
+    const quiet = new Writable({ write: (_c, _e, cb) => cb() });
+    server = await composeServer(config, createLogger(config, quiet), [holding]);
+    await server.app.listen({ port: 0, host: '127.0.0.1' });
+    const addr = server.app.server.address();
+    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  });
+  after(async () => {
+    release();
+    await server.app.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('N4 a request that cannot get the lock within TUS_LOCK_TIMEOUT answers 500 ERR_LOCK_TIMEOUT', async () => {
+    const { url } = await createUpload(base, { length: 4, metadata: 'hold' });
+    const inHook = hookEntered();
+    const finishing = patch(url, 0, 'data');
+    await inHook;
+    const del = await request({ method: 'DELETE', url, headers: TR });
+    assert.equal(del.status, 500);
+    assert.equal(del.body, 'ERR_LOCK_TIMEOUT: failed to acquire lock before timeout\n');
+    const h = await head(url);
+    assert.equal(h.status, 500);
+    assert.equal(h.body, '', 'HEAD errors have no body');
+    release();
+    const done = await finishing;
+    assert.equal(done.status, 204);
+    assert.equal(done.headers['upload-offset'], '4');
+    assert.equal((await head(url)).status, 200, 'the lock is free again');
+  });
+
+  it('N5 a waiting request whose client goes away stops waiting; the lock stays usable', async () => {
+    const { url } = await createUpload(base, { length: 4, metadata: 'hold' });
+    const inHook = hookEntered();
+    const finishing = patch(url, 0, 'data');
+    await inHook;
+    const gone = request({ method: 'HEAD', url, headers: TR, timeoutMs: 100 });
+    await assert.rejects(gone, /timed out/);
+    release();
+    assert.equal((await finishing).status, 204);
+    const h = await head(url);
+    assert.equal(h.status, 200);
+    assert.equal(h.headers['upload-offset'], '4');
+  });
+});

@@ -237,8 +237,10 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
       .filter((id) => SAFE_ID.test(id));
   }
 
-  read(id: string): Readable {
-    return createReadStream(this.file(id), { highWaterMark: WRITE_HWM });
+  /** Opens the data now (not lazily), so the stream keeps working even if the upload is removed meanwhile. */
+  async read(id: string): Promise<Readable> {
+    const fh = await open(this.file(id), 'r');
+    return fh.createReadStream({ highWaterMark: WRITE_HWM });
   }
 }
 
@@ -257,7 +259,7 @@ class FileUpload implements Upload {
     return this.store.append(this.id, body);
   }
 
-  async read(): Promise<Readable> {
+  read(): Promise<Readable> {
     return this.store.read(this.id);
   }
 }
