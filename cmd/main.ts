@@ -21,7 +21,7 @@ function readConfig(): Config {
 async function main(): Promise<void> {
   const config = readConfig();
   const log = createLogger(config);
-  const { app, core, cleaner } = await composeServer(config, log);
+  const { app, core, cleaner, reports } = await composeServer(config, log);
 
   if (config.ui.port !== null) log.info({ uiPort: config.ui.port }, 'the sender UI is not part of this build yet; UI_PORT is not served');
 
@@ -43,6 +43,8 @@ async function main(): Promise<void> {
     try {
       await app.close();
       await cleaner.stop();
+      // Reports of the last requests are written before exiting (bounded: a dead sink must not hold the exit).
+      await Promise.race([reports.drain(), new Promise((r) => setTimeout(r, 5_000).unref())]);
     } catch (err) {
       log.error({ err }, 'error during shutdown');
     } finally {

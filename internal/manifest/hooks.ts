@@ -22,11 +22,18 @@ export class FileManifestWriter implements ManifestWriter {
   }
 }
 
+/** Told what the manifest hooks did, for the metadata-transform and metadata-verify reports. */
+export interface ManifestObserver {
+  transformed(id: string, manifest: Manifest): void;
+  verified(id: string, manifest: Manifest, errors: string[], start: Date, end: Date): void;
+}
+
 export interface ManifestHookOptions {
   cache: ConfigCache;
   validation: boolean;
   writer: ManifestWriter;
   log: Logger;
+  observer?: ManifestObserver;
 }
 
 const ADDED = ['dex_ingest_datetime', 'upload_id'];
@@ -48,7 +55,9 @@ export function manifestHooks(opts: ManifestHookOptions): TusHooks {
       }
       metadata['dex_ingest_datetime'] = goTimeUTC();
       metadata['upload_id'] = id;
+      opts.observer?.transformed(id, metadata);
       if (opts.validation) {
+        const start = new Date();
         let verdict;
         try {
           verdict = await validateManifest(metadata, opts.cache);
@@ -56,6 +65,7 @@ export function manifestHooks(opts: ManifestHookOptions): TusHooks {
           opts.log.error({ err, uploadId: id }, 'manifest validation could not run');
           throw errors.internal(`manifest validation could not run: ${(err as Error).message}`);
         }
+        opts.observer?.verified(id, metadata, verdict.errors, start, new Date());
         if (verdict.errors.length > 0) {
           opts.log.info({ uploadId: id, errors: verdict.errors.length }, 'manifest rejected');
           return {

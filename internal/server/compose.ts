@@ -12,11 +12,16 @@ import { loadBuildInfo } from '../version/plugin.js';
 import { buildApp } from './app.js';
 import { ConfigCache, LocalFolderLoader } from '../manifest/config.js';
 import { FileManifestWriter, manifestHooks } from '../manifest/hooks.js';
+import { ReportPublisher } from '../reports/publisher.js';
+import { FileReportSink } from '../reports/sinks.js';
+import { UploadReporter } from '../reports/hooks.js';
+import { reportVersion } from '../version/plugin.js';
 
 export interface Server {
   app: FastifyInstance;
   core: TusCore;
   cleaner: ExpirationCleaner;
+  reports: ReportPublisher;
 }
 
 /** Composes the parts once: store, locker, hooks, protocol core, HTTP app. Used by cmd/main.ts and by tests. */
@@ -28,13 +33,20 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   await store.init();
   const locker = new MemoryLocker();
   const hooks = new HookChain(log);
+  const build = loadBuildInfo();
   const configs = new ConfigCache(new LocalFolderLoader(config.manifest.uploadConfigPath));
+  await mkdir(config.reports.localReportsFolder, { recursive: true });
+  const reports = new ReportPublisher([new FileReportSink(config.reports.localReportsFolder)], log);
+  const reporter = new UploadReporter({ publisher: reports, cache: configs, version: reportVersion(build), log });
   if (config.manifest.validation) {
     await stat(config.manifest.uploadConfigPath).catch(() =>
       log.warn({ uploadConfigPath: config.manifest.uploadConfigPath }, 'UPLOAD_CONFIG_PATH does not exist: every manifest will be refused'),
     );
   }
-  hooks.add(manifestHooks({ cache: configs, validation: config.manifest.validation, writer: new FileManifestWriter(storeDir), log }));
+  hooks.add(
+    manifestHooks({ cache: configs, validation: config.manifest.validation, writer: new FileManifestWriter(storeDir), log, observer: reporter }),
+  );
+  hooks.add(reporter.hooks());
   for (const h of hookProviders) hooks.add(h);
 
   const core = new TusCore(
@@ -54,8 +66,8 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     log,
   );
   const app = buildApp(
-    { config, build: loadBuildInfo(), core, store, healthChecks: [{ name: store.healthName, check: () => store.health() }] },
+    { config, build, core, store, healthChecks: [{ name: store.healthName, check: () => store.health() }] },
     log,
   );
-  return { app, core, cleaner: new ExpirationCleaner(core) };
+  return { app, core, cleaner: new ExpirationCleaner(core), reports };
 }
