@@ -14,6 +14,8 @@ const MAX_BACKOFF_MS = 60_000;
 class SinkQueue {
   private readonly queue: Report[] = [];
   private running = false;
+  /** The report handed to the sink and not yet settled: it cannot be recalled, so it is never the one dropped. */
+  private inFlight: Report | null = null;
   private idleWaiters: Array<() => void> = [];
   dropped = 0;
   lastError: Error | null = null;
@@ -26,7 +28,7 @@ class SinkQueue {
 
   push(report: Report): void {
     if (this.queue.length >= MAX_PENDING) {
-      const old = this.queue.shift()!;
+      const [old] = this.queue.splice(this.queue[0] === this.inFlight ? 1 : 0, 1) as [Report];
       this.dropped++;
       this.onDrop(this.sink.name);
       this.log.warn({ sink: this.sink.name, uploadId: old.upload_id, stage: old.stage_info.action }, 'report dropped: sink backlog full');
@@ -50,11 +52,14 @@ class SinkQueue {
     while (this.queue.length > 0) {
       const report = this.queue[0]!;
       try {
+        this.inFlight = report;
         await this.sink.publish(report);
+        this.inFlight = null;
         this.queue.shift();
         this.lastError = null;
         backoff = MIN_BACKOFF_MS;
       } catch (err) {
+        this.inFlight = null;
         this.lastError = err as Error;
         this.log.warn({ sink: this.sink.name, err, retryInMs: backoff, pending: this.queue.length }, 'report sink failed; retrying');
         await new Promise((r) => setTimeout(r, backoff).unref());
