@@ -50,7 +50,7 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
 
   app.register(aboutPlugin, { build: parts.build });
   app.register(healthPlugin, { checks: parts.healthChecks });
-  app.register(infoPlugin, { store: parts.store });
+  app.register(infoPlugin, { store: parts.store, reportsFolder: parts.config.reports.localReportsFolder });
   app.register(tusPlugin, { core: parts.core });
   return app;
 }
