@@ -1,17 +1,10 @@
 // Lifecycle hook points (issue item 6), composed in-process exactly as cmd/main.ts composes them.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Writable } from 'node:stream';
-import { loadConfig } from '../../internal/config/config.js';
-import { createLogger } from '../../internal/logging/logger.js';
-import { composeServer, type Server } from '../../internal/server/compose.js';
 import type { HookEvent, TusHooks } from '../../internal/tus/hooks.js';
+import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
 import { b64, createUpload, head, patch, request, TR } from '../helpers/http.js';
-import { MANIFEST_MODE, modeEnv, VALID_MANIFEST, withManifest } from '../helpers/manifest-mode.js';
-import { REPO_ROOT } from '../helpers/server.js';
+import { MANIFEST_MODE, VALID_MANIFEST, withManifest } from '../helpers/manifest-mode.js';
 
 interface Recorded {
   name: string;
@@ -23,8 +16,7 @@ interface Recorded {
 }
 
 describe('lifecycle hooks', () => {
-  let dir: string;
-  let server: Server;
+  let server: InProcessServer;
   let base: string;
   const events: Recorded[] = [];
   const rec = (name: string) => (ev: HookEvent) => {
@@ -67,23 +59,12 @@ describe('lifecycle hooks', () => {
   };
 
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dex-hooks-'));
     // Validation off, or on in manifest mode (then every creation below carries the valid manifest).
-    const config = loadConfig({
-      LOCAL_FOLDER_UPLOADS_TUS: path.join(dir, 'uploads'),
-      UI_PORT: '',
-      UPLOAD_CONFIG_PATH: path.join(REPO_ROOT, 'upload-configs'),
-      ...modeEnv(),
-    });
-    const quiet = new Writable({ write: (_c, _e, cb) => cb() });
-    server = await composeServer(config, createLogger(config, quiet), [hooks]);
-    await server.app.listen({ port: 0, host: '127.0.0.1' });
-    const addr = server.app.server.address();
-    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    server = await startInProcess([hooks]);
+    base = server.base;
   });
   after(async () => {
-    await server.app.close();
-    await rm(dir, { recursive: true, force: true });
+    await server.close();
   });
 
   it('pre-create may reject with its own status, body and headers; nothing is created', async () => {
@@ -177,8 +158,7 @@ describe('lifecycle hooks', () => {
 // A blocking pre-finish hook holds the upload's lock without a body to interrupt: the only way, over HTTP, to keep a
 // lock past a newer request's TUS_LOCK_TIMEOUT (every other holder honours release requests).
 describe('lock timeouts (N4, N5) with a pre-finish hook that holds the lock', () => {
-  let dir: string;
-  let server: Server;
+  let server: InProcessServer;
   let base: string;
   let entered: () => void = () => {};
   let release: () => void = () => {};
@@ -194,24 +174,12 @@ describe('lock timeouts (N4, N5) with a pre-finish hook that holds the lock', ()
   const hookEntered = () => new Promise<void>((resolve) => (entered = resolve));
 
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dex-locks-'));
-    const config = loadConfig({
-      LOCAL_FOLDER_UPLOADS_TUS: path.join(dir, 'uploads'),
-      UI_PORT: '',
-      UPLOAD_CONFIG_PATH: path.join(REPO_ROOT, 'upload-configs'),
-      TUS_LOCK_TIMEOUT: '500',
-      ...modeEnv(),
-    });
-    const quiet = new Writable({ write: (_c, _e, cb) => cb() });
-    server = await composeServer(config, createLogger(config, quiet), [holding]);
-    await server.app.listen({ port: 0, host: '127.0.0.1' });
-    const addr = server.app.server.address();
-    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    server = await startInProcess([holding], { TUS_LOCK_TIMEOUT: '500' });
+    base = server.base;
   });
   after(async () => {
     release();
-    await server.app.close();
-    await rm(dir, { recursive: true, force: true });
+    await server.close();
   });
 
   it('N4 a request that cannot get the lock within TUS_LOCK_TIMEOUT answers 500 ERR_LOCK_TIMEOUT', async () => {
