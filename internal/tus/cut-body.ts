@@ -1,7 +1,7 @@
 import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errors } from './errors.js';
-import { TUS_VERSION } from './headers.js';
+import { TUS_VERSION, isUnderBasePath } from './headers.js';
 
 /**
  * A connection that ends in the middle of a tus request body (the client half-closes) is a parse error for Node,
@@ -10,9 +10,8 @@ import { TUS_VERSION } from './headers.js';
 export function answerCutBodiesInTusFormat(server: Server, basePath: string): void {
   server.prependListener('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const res = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-    const url = res?.req?.url?.split('?')[0] ?? '';
     if (err.code !== 'HPE_INVALID_EOF_STATE' || !res || res.headersSent || socket.destroyed) return;
-    if (url !== basePath.slice(0, -1) && !url.startsWith(basePath)) return;
+    if (!isUnderBasePath(res.req?.url ?? '', basePath)) return;
     const e = errors.internal('the request body was cut short');
     const body = `${e.code}: ${e.message}\n`;
     if (socket.writable) {

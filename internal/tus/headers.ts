@@ -99,3 +99,9 @@ export function parseChecksum(header: string | undefined): ChecksumHeader | unde
 export function single(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
+
+/** True when `url` (query ignored) is the tus base path, with or without its trailing slash, or below it. */
+export function isUnderBasePath(url: string, basePath: string): boolean {
+  const path = url.split('?')[0]!;
+  return path === basePath.slice(0, -1) || path.startsWith(basePath);
+}

@@ -3,7 +3,7 @@ import { UPLOAD_ID, type TusCore } from './core.js';
 import { applyCors } from './cors.js';
 import { answerCutBodiesInTusFormat } from './cut-body.js';
 import { errors, TusError } from './errors.js';
-import { TUS_VERSION, single } from './headers.js';
+import { TUS_VERSION, isUnderBasePath, single } from './headers.js';
 import { handleDelete } from './handlers/delete.js';
 import { handleGet } from './handlers/get.js';
 import { handleHead } from './handlers/head.js';
@@ -37,18 +37,16 @@ export async function tusPlugin(app: FastifyInstance, { core }: TusPluginOptions
 
 /** Answers a request to the tus base path made with a method Fastify has no route for (e.g. TRACE). */
 export function tusMethodNotAllowed(core: TusCore, req: FastifyRequest, reply: FastifyReply): boolean {
-  const path = req.url.split('?')[0]!;
   const base = core.opts.basePath;
-  if (path !== base.slice(0, -1) && !path.startsWith(base)) return false;
-  sendError(core, req, reply, errors.methodNotAllowed(path.length <= base.length ? 'POST' : allowForUpload(core)));
+  if (!isUnderBasePath(req.url, base)) return false;
+  const onCollection = req.url.split('?')[0]!.length <= base.length;
+  sendError(core, req, reply, errors.methodNotAllowed(onCollection ? 'POST' : allowForUpload(core)));
   return true;
 }
 
 /** A URL Fastify cannot decode (e.g. a broken `%`) under the tus base path names no upload: tus 404, not a JSON 400. */
 export function tusBadUrl(core: TusCore, req: FastifyRequest, reply: FastifyReply): boolean {
-  const path = req.url.split('?')[0]!;
-  const base = core.opts.basePath;
-  if (path !== base.slice(0, -1) && !path.startsWith(base)) return false;
+  if (!isUnderBasePath(req.url, core.opts.basePath)) return false;
   sendError(core, req, reply, errors.notFound());
   return true;
 }
