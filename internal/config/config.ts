@@ -35,6 +35,12 @@ export interface Config {
   };
   reports: { localReportsFolder: string };
   events: { localEventsFolder: string; maxRetryCount: number; listenerWorkers: number };
+  /** Azure Service Bus blocks: each is present only when one of its variables is non-empty (dex-pipeline.md §1.1). */
+  serviceBus: {
+    reporter?: ServiceBusSenderConfig;
+    publisher?: ServiceBusSenderConfig;
+    subscriber?: ServiceBusSubscriberConfig;
+  };
   delivery: { configFile: string };
   ui: {
     port: number | null; // null = disabled
@@ -54,6 +60,21 @@ export interface Config {
   processingStatusHealthUri?: string;
 }
 
+export interface ServiceBusSenderConfig {
+  connectionString: string;
+  /** Queue wins over topic. */
+  entity: string;
+  kind: 'queue' | 'topic';
+}
+
+export interface ServiceBusSubscriberConfig {
+  connectionString: string;
+  topic: string;
+  subscription: string;
+  /** SUBSCRIBER_MAX_MESSAGES, 0 or unset → 3. */
+  maxMessages: number;
+}
+
 // Variables whose features have not landed yet: a non-empty value must stop the start, never be ignored.
 const NOT_YET_SUPPORTED: Array<{ prefix: string; feature: string }> = [
   { prefix: 'SNS_', feature: 'AWS SNS reports/events' },
@@ -64,9 +85,6 @@ const NOT_YET_SUPPORTED: Array<{ prefix: string; feature: string }> = [
   { prefix: 'S3_', feature: 'S3 upload storage' },
   { prefix: 'DEX_MANIFEST_CONFIG_BUCKET_NAME', feature: 'manifest configs from S3' },
   { prefix: 'DEX_S3_MANIFEST_CONFIG_FOLDER_NAME', feature: 'manifest configs from S3' },
-  { prefix: 'REPORTER_', feature: 'Azure Service Bus reports' },
-  { prefix: 'PUBLISHER_', feature: 'Azure Service Bus FileReady publisher' },
-  { prefix: 'SUBSCRIBER_', feature: 'Azure Service Bus FileReady subscriber' },
   { prefix: 'REDIS_CONNECTION_STRING', feature: 'Redis locking' },
 ];
 
@@ -134,6 +152,11 @@ export function loadConfig(env: Env): Config {
       maxRetryCount: r.int('EVENT_MAX_RETRY_COUNT', 3, { min: 0 }),
       listenerWorkers: r.int('LISTENER_WORKERS', 5, { min: 1 }),
     },
+    serviceBus: {
+      reporter: senderBlock(r, 'REPORTER'),
+      publisher: senderBlock(r, 'PUBLISHER'),
+      subscriber: subscriberBlock(r),
+    },
     delivery: { configFile: r.string('DEX_DELIVERY_CONFIG_FILE', './configs/local/deliver.yml') },
     ui: {
       port: uiPort,
@@ -159,4 +182,29 @@ function validPrefix(p: string): string {
     throw new ConfigError(`TUS_UPLOAD_PREFIX: "${p}" must be a relative folder name without ..`);
   }
   return p;
+}
+
+const blockPresent = (r: EnvReader, prefix: string, names: string[]) => names.some((n) => r.isSet(`${prefix}_${n}`));
+
+/** REPORTER_* / PUBLISHER_*: connection string plus a queue (preferred) or a topic. */
+function senderBlock(r: EnvReader, prefix: 'REPORTER' | 'PUBLISHER'): ServiceBusSenderConfig | undefined {
+  if (!blockPresent(r, prefix, ['CONNECTION_STRING', 'TOPIC', 'QUEUE', 'SUBSCRIPTION', 'MAX_MESSAGES'])) return undefined;
+  const connectionString = r.optional(`${prefix}_CONNECTION_STRING`);
+  if (!connectionString) throw new ConfigError(`${prefix}_CONNECTION_STRING: required when any ${prefix}_ variable is set`);
+  const queue = r.optional(`${prefix}_QUEUE`);
+  const topic = r.optional(`${prefix}_TOPIC`);
+  if (!queue && !topic) throw new ConfigError(`${prefix}_QUEUE or ${prefix}_TOPIC: one is required with ${prefix}_CONNECTION_STRING`);
+  return { connectionString, entity: (queue ?? topic)!, kind: queue ? 'queue' : 'topic' };
+}
+
+/** SUBSCRIBER_*: a topic subscription (SUBSCRIBER_QUEUE is read by the original but unused). */
+function subscriberBlock(r: EnvReader): ServiceBusSubscriberConfig | undefined {
+  if (!blockPresent(r, 'SUBSCRIBER', ['CONNECTION_STRING', 'TOPIC', 'SUBSCRIPTION', 'MAX_MESSAGES', 'QUEUE'])) return undefined;
+  const connectionString = r.optional('SUBSCRIBER_CONNECTION_STRING');
+  if (!connectionString) throw new ConfigError('SUBSCRIBER_CONNECTION_STRING: required when any SUBSCRIBER_ variable is set');
+  const topic = r.optional('SUBSCRIBER_TOPIC');
+  const subscription = r.optional('SUBSCRIBER_SUBSCRIPTION');
+  if (!topic || !subscription) throw new ConfigError('SUBSCRIBER_TOPIC and SUBSCRIBER_SUBSCRIPTION: both are required with SUBSCRIBER_CONNECTION_STRING');
+  const max = r.int('SUBSCRIBER_MAX_MESSAGES', 0, { min: 0 });
+  return { connectionString, topic, subscription, maxMessages: max === 0 ? 3 : max };
 }

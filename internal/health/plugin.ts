@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 
-/** One line of /health. `check` resolves when healthy and throws with the issue otherwise. */
-export interface HealthCheck {
-  name: string;
-  check(): Promise<void>;
-}
+import type { HealthCheck } from './check.js';
+
+export type { HealthCheck } from './check.js';
 
 interface ServiceHealth {
   service: string;

@@ -13,7 +13,7 @@ import { buildApp } from './app.js';
 import { ConfigCache, LocalFolderLoader } from '../manifest/config.js';
 import { FileManifestWriter, manifestHooks } from '../manifest/hooks.js';
 import { ReportPublisher } from '../reports/publisher.js';
-import { FileReportSink } from '../reports/sinks.js';
+import { buildReportSinks } from '../reports/select.js';
 import { UploadReporter } from '../reports/hooks.js';
 import { reportVersion } from '../version/plugin.js';
 
@@ -36,7 +36,8 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const build = loadBuildInfo();
   const configs = new ConfigCache(new LocalFolderLoader(config.manifest.uploadConfigPath));
   await mkdir(config.reports.localReportsFolder, { recursive: true });
-  const reports = new ReportPublisher([new FileReportSink(config.reports.localReportsFolder)], log);
+  const reportSinks = await buildReportSinks(config, log);
+  const reports = new ReportPublisher(reportSinks.sinks, log);
   const reporter = new UploadReporter({ publisher: reports, cache: configs, version: reportVersion(build), log });
   if (config.manifest.validation) {
     await stat(config.manifest.uploadConfigPath).catch(() =>

@@ -318,7 +318,6 @@ describe('config: the real binary', () => {
     const cases: Array<[string, string]> = [
       ['S3_ENDPOINT', 'x'],
       ['REDIS_CONNECTION_STRING', 'redis://x'],
-      ['REPORTER_CONNECTION_STRING', 'x'],
       ['OAUTH_AUTH_ENABLED', 'true'],
       ['SNS_PUBLISHER_EVENT_ARN', 'x'],
     ];
