@@ -123,6 +123,8 @@ async function startServer(def: ServerDef, opts: Options): Promise<Running> {
     UI_PORT: '',
     // Each server runs in an empty folder; ours reads the repository's sender configs, as from the repo root.
     UPLOAD_CONFIG_PATH: path.join(ROOT, 'upload-configs'),
+    // The shipped deliver.yml: file targets under ./uploads/<name> of the server's own folder.
+    DEX_DELIVERY_CONFIG_FILE: path.join(ROOT, 'configs/local/deliver.yml'),
   };
   const nodeArgs = def.id === 'ours' && opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [];
   const proc = spawn(process.execPath, [...nodeArgs, def.script, ...def.args], { cwd: dir, env, stdio: [def.stdin, 'pipe', 'pipe'] });

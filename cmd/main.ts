@@ -21,7 +21,7 @@ function readConfig(): Config {
 async function main(): Promise<void> {
   const config = readConfig();
   const log = createLogger(config);
-  const { app, core, cleaner, reports } = await composeServer(config, log);
+  const { app, core, cleaner, reports, bus, redeliver, close } = await composeServer(config, log);
 
   if (config.ui.port !== null) log.info({ uiPort: config.ui.port }, 'the sender UI is not part of this build yet; UI_PORT is not served');
 
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   log.info({ port, host: config.server.listenHost, basePath: config.tus.basePath }, 'server listening');
   cleaner.start();
+  redeliver().catch((err: unknown) => log.error({ err }, 'start-up redelivery failed'));
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -43,8 +44,11 @@ async function main(): Promise<void> {
     try {
       await app.close();
       await cleaner.stop();
+      // Deliveries cut short here have no SUCCESS report, so the next start delivers them again.
+      await bus.close();
       // Reports of the last requests are written before exiting (bounded: a dead sink must not hold the exit).
       await Promise.race([reports.drain(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      await close();
     } catch (err) {
       log.error({ err }, 'error during shutdown');
     } finally {

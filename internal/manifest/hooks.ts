@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { goTimeUTC } from '../clock/gotime.js';
 import type { Logger } from '../logging/logger.js';
@@ -13,12 +13,42 @@ export interface ManifestWriter {
   write(id: string, manifest: Manifest): Promise<void>;
 }
 
+/** Reads the stored final manifest back (delivery source, /route). Throws ManifestNotFoundError when there is none. */
+export interface ManifestReader {
+  read(id: string): Promise<Manifest>;
+}
+
+export class ManifestNotFoundError extends Error {
+  constructor() {
+    super('source file does not exist');
+    this.name = 'ManifestNotFoundError';
+  }
+}
+
+const SAFE_ID = /^[0-9a-f-]{36}$/;
+
 /** `<dir>/<id>.meta`: the hydrated manifest as a flat JSON object of strings, keys sorted. */
-export class FileManifestWriter implements ManifestWriter {
+export class FileManifestWriter implements ManifestWriter, ManifestReader {
   constructor(private readonly dir: string) {}
   async write(id: string, manifest: Manifest): Promise<void> {
-    if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`refusing to write a manifest for id ${JSON.stringify(id)}`);
+    if (!SAFE_ID.test(id)) throw new Error(`refusing to write a manifest for id ${JSON.stringify(id)}`);
     await writeFile(path.join(this.dir, `${id}.meta`), JSON.stringify(sortedManifest(manifest)), { mode: 0o644 });
+  }
+
+  async read(id: string): Promise<Manifest> {
+    if (!SAFE_ID.test(id)) throw new ManifestNotFoundError();
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, `${id}.meta`), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ManifestNotFoundError();
+      throw err;
+    }
+    const v = JSON.parse(text) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`the stored manifest of ${id} is not a JSON object`);
+    const m: Manifest = {};
+    for (const [k, val] of Object.entries(v as Record<string, unknown>)) m[k] = typeof val === 'string' ? val : String(val);
+    return m;
   }
 }
 

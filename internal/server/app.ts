@@ -7,6 +7,7 @@ import type { DataStore } from '../storage/store.js';
 import { infoPlugin } from '../info/plugin.js';
 import { aboutPlugin, type BuildInfo } from '../version/plugin.js';
 import type { Logger } from '../logging/logger.js';
+import { routePlugin, type RoutePluginOptions } from '../delivery/route-plugin.js';
 
 export interface AppParts {
   config: Config;
@@ -14,6 +15,7 @@ export interface AppParts {
   core: TusCore;
   store: DataStore;
   healthChecks: HealthCheck[];
+  route: RoutePluginOptions;
 }
 
 /** The upload API: one Fastify instance, one plugin per concern. */
@@ -51,6 +53,7 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
   app.register(aboutPlugin, { build: parts.build });
   app.register(healthPlugin, { checks: parts.healthChecks });
   app.register(infoPlugin, { store: parts.store, reportsFolder: parts.config.reports.localReportsFolder });
+  app.register(routePlugin, parts.route);
   app.register(tusPlugin, { core: parts.core });
   return app;
 }

@@ -16,16 +16,34 @@ import { ReportPublisher } from '../reports/publisher.js';
 import { buildReportSinks } from '../reports/select.js';
 import { UploadReporter } from '../reports/hooks.js';
 import { reportVersion } from '../version/plugin.js';
+import { loadDeliveryConfig } from '../delivery/config.js';
+import { deliveryHooks } from '../delivery/hooks.js';
+import { redeliverPending } from '../delivery/redeliver.js';
+import { Router } from '../delivery/router.js';
+import { UploadSource } from '../delivery/source.js';
+import { createTargets } from '../delivery/targets/index.js';
+import { DeliveryWorker } from '../delivery/worker.js';
+import { buildEventBus, type EventBus, type EventBusOptions } from '../events/select.js';
+import type { HealthCheck } from '../health/check.js';
 
 export interface Server {
   app: FastifyInstance;
   core: TusCore;
   cleaner: ExpirationCleaner;
   reports: ReportPublisher;
+  bus: EventBus;
+  /** Publishes FileReady events for finished uploads not yet delivered everywhere (run once, after listening). */
+  redeliver(): Promise<number>;
+  /** Closes report-sink links and target clients (after the bus is closed and the report queues are drained). */
+  close(): Promise<void>;
+}
+
+export interface ComposeOptions {
+  eventBus?: EventBusOptions;
 }
 
 /** Composes the parts once: store, locker, hooks, protocol core, HTTP app. Used by cmd/main.ts and by tests. */
-export async function composeServer(config: Config, log: Logger, hookProviders: TusHooks[] = []): Promise<Server> {
+export async function composeServer(config: Config, log: Logger, hookProviders: TusHooks[] = [], options: ComposeOptions = {}): Promise<Server> {
   const root = config.storage.localFolderUploadsTus;
   await mkdir(root, { recursive: true });
   const storeDir = path.join(root, config.tus.uploadPrefix);
@@ -44,10 +62,20 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
       log.warn({ uploadConfigPath: config.manifest.uploadConfigPath }, 'UPLOAD_CONFIG_PATH does not exist: every manifest will be refused'),
     );
   }
-  hooks.add(
-    manifestHooks({ cache: configs, validation: config.manifest.validation, writer: new FileManifestWriter(storeDir), log, observer: reporter }),
-  );
+  const manifests = new FileManifestWriter(storeDir);
+  hooks.add(manifestHooks({ cache: configs, validation: config.manifest.validation, writer: manifests, log, observer: reporter }));
   hooks.add(reporter.hooks());
+
+  // Delivery (dex-pipeline.md §4): post-finish routes each upload to its group's targets through the event bus,
+  // whose workers copy it from the `upload` source.
+  const delivery = await loadDeliveryConfig(config.delivery.configFile);
+  for (const warning of delivery.warnings) log.warn({ file: config.delivery.configFile }, warning);
+  const targets = await createTargets(delivery.targets, log);
+  const source = new UploadSource(store, manifests, storeDir);
+  const router = new Router(delivery);
+  const bus = await buildEventBus(config, log, options.eventBus);
+  bus.subscribe(new DeliveryWorker({ source, targets, reports, version: reportVersion(build), log }).process);
+  hooks.add(deliveryHooks({ source, router, bus, log }));
   for (const h of hookProviders) hooks.add(h);
 
   const core = new TusCore(
@@ -66,9 +94,28 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     },
     log,
   );
+  // decisions.md order: upload storage, report and event sinks, subscribers, targets by name, the `upload` source.
+  const healthChecks: HealthCheck[] = [
+    { name: store.healthName, check: () => store.health() },
+    ...reportSinks.health,
+    ...bus.health,
+    ...[...targets.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((t) => ({ name: t.healthName, check: () => t.health() })),
+    { name: source.healthName, check: () => source.health() },
+  ];
   const app = buildApp(
-    { config, build, core, store, healthChecks: [{ name: store.healthName, check: () => store.health() }] },
+    { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus } },
     log,
   );
-  return { app, core, cleaner: new ExpirationCleaner(core), reports };
+  return {
+    app,
+    core,
+    cleaner: new ExpirationCleaner(core),
+    reports,
+    bus,
+    redeliver: () => redeliverPending({ store, source, router, bus, reportsFolder: config.reports.localReportsFolder, log }),
+    async close() {
+      await reportSinks.close();
+      await Promise.all([...targets.values()].map((t) => t.close?.()));
+    },
+  };
 }

@@ -1,5 +1,5 @@
 // The server composed in this test process (as cmd/main.ts composes it), for suites that plug their own hooks in.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -19,7 +19,13 @@ export interface InProcessServer {
 /** Listens on a free loopback port with a fresh uploads folder; validation follows the test mode unless `env` says. */
 export async function startInProcess(hooks: TusHooks[], env: Record<string, string> = {}): Promise<InProcessServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'dex-inproc-'));
+  // The shipped deliver.yml with its file targets moved into this folder (the process's cwd is the repository).
+  const deliverYml = path.join(dir, 'deliver.yml');
+  const shipped = await readFile(path.join(REPO_ROOT, 'configs/local/deliver.yml'), 'utf8');
+  await writeFile(deliverYml, shipped.replaceAll('path: ./uploads/', `path: ${path.join(dir, 'uploads')}/`));
   const config = loadConfig({
+    LOCAL_EVENTS_FOLDER: path.join(dir, 'uploads', 'events'),
+    DEX_DELIVERY_CONFIG_FILE: deliverYml,
     LOCAL_FOLDER_UPLOADS_TUS: path.join(dir, 'uploads'),
     LOCAL_REPORTS_FOLDER: path.join(dir, 'uploads', 'reports'),
     UI_PORT: '',
@@ -36,7 +42,9 @@ export async function startInProcess(hooks: TusHooks[], env: Record<string, stri
     server,
     async close() {
       await server.app.close();
+      await server.bus.close();
       await server.reports.drain();
+      await server.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -8,6 +8,7 @@ import { modeEnv } from './manifest-mode.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const MAIN = path.join(REPO_ROOT, 'dist/cmd/main.js');
+export const DELIVER_YML = path.join(REPO_ROOT, 'configs/local/deliver.yml');
 
 export interface RunningServer {
   url: string; // http://127.0.0.1:PORT
@@ -45,6 +46,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     // Plain tus server, or validation on in manifest mode (DEX_TEST_MANIFEST_MODE=on); a suite may override it.
     ...modeEnv(),
     UPLOAD_CONFIG_PATH: path.join(REPO_ROOT, 'upload-configs'),
+    // The shipped file targets (./uploads/<name>) resolve inside the server's own folder.
+    DEX_DELIVERY_CONFIG_FILE: DELIVER_YML,
     ...opts.env,
   };
   const proc = spawn(process.execPath, [MAIN, ...(opts.args ?? [])], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -116,7 +119,7 @@ export async function runToExit(env: Record<string, string>, args: string[] = []
   const dir = cwd ?? (await mkdtemp(path.join(tmpdir(), 'dex-test-')));
   const proc = spawn(process.execPath, [MAIN, ...args], {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '', SERVER_PORT: '0', SERVER_LISTEN_HOST: '127.0.0.1', UI_PORT: '', ...env },
+    env: { PATH: process.env.PATH ?? '', SERVER_PORT: '0', SERVER_LISTEN_HOST: '127.0.0.1', UI_PORT: '', DEX_DELIVERY_CONFIG_FILE: DELIVER_YML, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

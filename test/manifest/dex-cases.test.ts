@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tus from 'tus-js-client';
-import { REPO_ROOT, startServer, type RunningServer } from '../helpers/server.js';
+import { DELIVER_YML, REPO_ROOT, startServer, type RunningServer } from '../helpers/server.js';
+import { loadDeliveryConfig, type DeliveryConfig } from '../../internal/delivery/config.js';
 import { TR, UUID_V4, b64, createUpload, decodeMetadata, head, idOf, patch, request } from '../helpers/http.js';
 
 type Manifest = Record<string, string>;
@@ -154,7 +155,6 @@ async function assertFinished(s: RunningServer, id: string, sent: Manifest, size
   assertUtcDate(info.file_info.updated_at, 'file_info.updated_at');
   assert.equal(info.upload_status.status, 'Complete');
   assertUtcDate(info.upload_status.chunk_received_at, 'chunk_received_at');
-  assert.equal(info.deliveries, null, 'no delivery is configured yet');
 
   const m = info.manifest;
   assertUtcDate(m['dex_ingest_datetime'], 'manifest.dex_ingest_datetime');
@@ -166,7 +166,34 @@ async function assertFinished(s: RunningServer, id: string, sent: Manifest, size
   assert.equal(meta['upload_id'], id);
   assert.deepEqual(Object.keys(meta), Object.keys(meta).sort(), '.meta keys are sorted');
   assert.deepEqual(meta, m, 'a v2 manifest is written to .meta as stored');
+  await assertDelivered(s, id, meta);
   return info;
+}
+
+let shipped: DeliveryConfig | undefined;
+
+/**
+ * dex-pipeline.md §9.1: each finished upload soon shows one successful delivery per target of its routing group in
+ * the shipped deliver.yml (`deliveries` stays null for a stream without a group).
+ */
+async function assertDelivered(s: RunningServer, id: string, meta: Manifest): Promise<void> {
+  shipped ??= await loadDeliveryConfig(DELIVER_YML);
+  const targets = (shipped.groups.get(`${meta['data_stream_id']}_${meta['data_stream_route']}`) ?? []).map((d) => d.name);
+  if (targets.length === 0) {
+    assert.equal((await getInfo(s.url, id)).deliveries, null, 'a stream without a routing group is not delivered');
+    return;
+  }
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const d = (await getInfo(s.url, id)).deliveries as Array<{ status: string; name: string }> | null;
+    if (d && d.length >= targets.length) {
+      assert.deepEqual(d.map((x) => x.name).sort(), [...targets].sort());
+      assert.ok(d.every((x) => x.status === 'SUCCESS'), JSON.stringify(d));
+      return;
+    }
+    if (Date.now() > deadline) assert.fail(`no delivery to ${targets.join(', ')} recorded for ${id}: ${JSON.stringify(d)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function infoFiles(storeDir: string): Promise<string[]> {

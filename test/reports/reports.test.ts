@@ -69,12 +69,13 @@ async function readLines(folder: string, id: string, stage: Stage): Promise<Json
     .map((line) => JSON.parse(line) as Json);
 }
 
-/** The stages that have a report file for `id`. */
+/** The upload stages that have a report file for `id` (blob-file-copy is delivery's: test/delivery checks it). */
 async function stagesOf(folder: string, id: string): Promise<string[]> {
   const names = await readdir(folder).catch(() => [] as string[]);
   return names
     .filter((n) => n.startsWith(`${id}_`))
     .map((n) => n.slice(id.length + 1))
+    .filter((stage) => stage !== 'blob-file-copy')
     .sort();
 }
 

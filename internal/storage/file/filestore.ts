@@ -184,6 +184,16 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
   async updateInfo(id: string, patch: Partial<UploadInfo>): Promise<void> {
     const info = await this.readInfo(id);
     await this.writeInfo({ ...info, ...patch, ID: id });
+    // Terminated meanwhile (e.g. a hash kept after the client deleted its upload): do not bring the info back.
+    const gone = await stat(this.file(id)).then(
+      () => false,
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+    );
+    if (gone) {
+      this.cache.delete(id);
+      await rm(this.file(id, '.info'), { force: true });
+      throw new NotFoundError(id);
+    }
   }
 
   async declareLength(id: string, length: number): Promise<void> {

@@ -1,0 +1,80 @@
+import type { FileReady } from '../events/event.js';
+import type { Logger } from '../logging/logger.js';
+import type { Manifest } from '../manifest/validate.js';
+import type { ReportPublisher } from '../reports/publisher.js';
+import { buildReport } from '../reports/report.js';
+import type { DeliverySource } from './source.js';
+import type { DeliveryTarget } from './targets/target.js';
+
+export interface DeliveryWorkerOptions {
+  source: DeliverySource;
+  targets: Map<string, DeliveryTarget>;
+  reports: ReportPublisher;
+  /** `<version>_<sha>` for the reports. */
+  version: string;
+  log: Logger;
+}
+
+/**
+ * Handles one FileReady (dex-pipeline.md §4.6): copies the upload from the `upload` source to the event's target at
+ * its path, verifies the bytes sent against the upload's sha256, and records the attempt as one blob-file-copy
+ * report. A failed attempt throws, so the event bus retries it and dead-letters it after the last attempt.
+ */
+export class DeliveryWorker {
+  constructor(private readonly opts: DeliveryWorkerOptions) {}
+
+  readonly process = async (e: FileReady): Promise<void> => {
+    const start = new Date();
+    const content = { file_source_blob_url: e.src_url, file_destination_blob_url: '', destination_name: e.deliver_target, sha256: '' };
+    const log = this.opts.log.child({ uploadId: e.upload_id, target: e.deliver_target, attempt: e.retry_count + 1 });
+    try {
+      const target = this.opts.targets.get(e.deliver_target);
+      if (!target) throw new Error(`failed to get destination for file delivery ${describe(e)}`);
+      const stored = await this.opts.source.manifest(e.upload_id);
+      const { body, size, sha256 } = await this.opts.source.open(e.upload_id);
+      content.sha256 = sha256;
+      let result;
+      try {
+        result = await target.deliver({ path: e.path, size, body, metadata: stored });
+      } finally {
+        body.destroy();
+      }
+      if (result.sha256 !== sha256 || result.bytes !== size) {
+        throw new Error(`delivered bytes do not match the upload: sent ${result.bytes} bytes with sha256 ${result.sha256}, the upload has ${size} bytes with sha256 ${sha256}`);
+      }
+      content.file_destination_blob_url = result.location;
+      // The envelope is filled from the stored manifest, read again now as DEX does.
+      const manifest = await this.opts.source.manifest(e.upload_id).catch((err: unknown): Manifest => {
+        log.warn({ err }, 'could not re-read the manifest after delivery');
+        return stored;
+      });
+      this.report(e, manifest, content, start);
+      log.info({ location: result.location, bytes: result.bytes }, 'delivered');
+    } catch (err) {
+      const message = (err as Error).message || String(err);
+      this.report(e, null, content, start, message);
+      log.warn({ err: message }, 'delivery attempt failed');
+      throw err;
+    }
+  };
+
+  private report(e: FileReady, manifest: Manifest | null, content: Record<string, unknown>, start: Date, failure?: string): void {
+    this.opts.reports.publish(
+      buildReport({
+        stage: 'blob-file-copy',
+        uploadId: e.upload_id,
+        manifest,
+        version: this.opts.version,
+        content,
+        issues: failure ? [{ level: 'ERROR', message: failure }] : [],
+        start,
+        end: new Date(),
+      }),
+    );
+  }
+}
+
+/** The event as DEX prints it in its issue text, without the manifest (it may be large). */
+function describe(e: FileReady): string {
+  return `{upload_id: ${e.upload_id}, deliver_target: ${e.deliver_target}, path: ${e.path}}`;
+}

@@ -1,0 +1,85 @@
+// Azurite (blob service only) on 127.0.0.1 for tests (test-infrastructure.md §2), started as a child process
+// because azurite cannot be loaded in-process. In-memory persistence: a restart starts empty.
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawnChildServer, waitFor, type ChildServer } from './child-server.js';
+
+export const AZURITE_ACCOUNT = 'devstoreaccount1';
+/** Azurite's well-known development key: public, not a secret. */
+export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface Azurite {
+  port: number;
+  pid: number;
+  /** `http://127.0.0.1:<port>/devstoreaccount1` (path-style account endpoint). */
+  endpoint: string;
+  connectionString: string;
+  serviceClient(): BlobServiceClient;
+  /** Stops the process (the emulator is then down). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port (empty: in-memory persistence). */
+  restart(): Promise<void>;
+  /** Stops it and removes its folder. */
+  cleanup(): Promise<void>;
+}
+
+const requireHere = createRequire(import.meta.url);
+
+async function launch(dir: string, port: number): Promise<ChildServer> {
+  const main = path.join(path.dirname(requireHere.resolve('azurite/package.json')), 'dist/src/blob/main.js');
+  // No --location with --inMemoryPersistence (azurite refuses both); the cwd is a temporary folder for anything it writes.
+  const args = [main, '--blobHost', '127.0.0.1', '--blobPort', String(port)];
+  args.push('--inMemoryPersistence', '--silent', '--skipApiVersionCheck', '--loose', '--disableTelemetry');
+  return spawnChildServer({
+    name: 'azurite-blob',
+    // As `node main.js <flags>`: azurite parses process.argv from its third element.
+    code: 'require(process.argv[1]);',
+    args,
+    cwd: dir,
+    portFrom: (out) => {
+      const m = /successfully listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      return m ? Number(m[1]) : undefined;
+    },
+  });
+}
+
+export async function startAzurite(): Promise<Azurite> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'azurite-'));
+  let child: ChildServer;
+  try {
+    child = await launch(dir, 0);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const port = child.port;
+  const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  const serviceClient = () => new BlobServiceClient(endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY), { retryOptions: { maxTries: 1 } });
+  const answers = async () => {
+    await serviceClient().getProperties();
+    return true;
+  };
+  await waitFor('azurite to answer', answers);
+  return {
+    port,
+    get pid() {
+      return child.pid;
+    },
+    endpoint,
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
+    serviceClient,
+    stop: () => child.stop(),
+    async restart() {
+      await child.stop();
+      child = await launch(dir, port);
+      await waitFor('azurite to answer after restart', answers);
+    },
+    async cleanup() {
+      await child.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,118 @@
+// s3rver on 127.0.0.1 for tests (test-infrastructure.md §3), as a child process on a port of its choosing, with
+// its data in a temporary folder. s3rver checks SigV4 signatures with the fixed credentials S3RVER/S3RVER. It has
+// no ListParts / AbortMultipartUpload, which the delivery target does not need (it aborts only as a best effort).
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawnChildServer, waitFor, type ChildServer } from './child-server.js';
+
+export const S3RVER_ACCESS_KEY = 'S3RVER';
+export const S3RVER_SECRET_KEY = 'S3RVER';
+export const S3RVER_REGION = 'us-east-1';
+
+export interface S3rver {
+  port: number;
+  pid: number;
+  /** `http://127.0.0.1:<port>` */
+  endpoint: string;
+  /** Where s3rver keeps buckets and objects. */
+  directory: string;
+  client(): S3Client;
+  /** `METHOD /bucket/key?query` of every request served since this start (or restart). */
+  requests(): string[];
+  createBucket(name: string): Promise<void>;
+  /** Stops the process (the server is then down). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and folder: buckets and objects are still there. */
+  restart(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+const requireHere = createRequire(import.meta.url);
+
+// The child resolves s3rver from here, runs it and prints the bound address as one JSON line.
+const RUNNER = `
+const S3rver = require(process.argv[1]);
+const server = new S3rver({ address: '127.0.0.1', port: Number(process.argv[3]), directory: process.argv[2], silent: true });
+// One line per request (method and URL, no headers), so tests can see which S3 operations a client used.
+server.middleware.unshift((ctx, next) => { console.log(JSON.stringify({ s3req: ctx.method + ' ' + ctx.url })); return next(); });
+server.run().then((addr) => console.log(JSON.stringify({ s3rverPort: addr.port })), (err) => { console.error(err); process.exit(1); });
+process.on('SIGTERM', () => server.close().finally(() => process.exit(0)));
+`;
+
+async function launch(directory: string, port: number): Promise<ChildServer> {
+  return spawnChildServer({
+    name: 's3rver',
+    code: RUNNER,
+    args: [requireHere.resolve('s3rver'), directory, String(port)],
+    cwd: directory,
+    portFrom: (out) => {
+      const m = /\{"s3rverPort":(\d+)\}/.exec(out);
+      return m ? Number(m[1]) : undefined;
+    },
+  });
+}
+
+export async function startS3rver(): Promise<S3rver> {
+  const directory = await mkdtemp(path.join(tmpdir(), 's3rver-'));
+  let child: ChildServer;
+  try {
+    child = await launch(directory, 0);
+  } catch (err) {
+    await rm(directory, { recursive: true, force: true });
+    throw err;
+  }
+  const port = child.port;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = () =>
+    new S3Client({
+      endpoint,
+      region: S3RVER_REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: S3RVER_SECRET_KEY },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 1,
+    });
+  // Any HTTP answer will do (no keep-alive socket left behind).
+  const answers = () =>
+    new Promise<boolean>((resolve, reject) => {
+      const req = http.get(`${endpoint}/`, { agent: false }, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on('error', reject);
+    });
+  await waitFor('s3rver to answer', answers);
+  return {
+    port,
+    get pid() {
+      return child.pid;
+    },
+    endpoint,
+    directory,
+    client,
+    requests: () => [...child.output().matchAll(/^\{"s3req":(".*")\}$/gm)].map((m) => JSON.parse(m[1]!) as string),
+    async createBucket(name: string) {
+      const c = client();
+      try {
+        await c.send(new CreateBucketCommand({ Bucket: name }));
+      } finally {
+        c.destroy();
+      }
+    },
+    stop: () => child.stop(),
+    async restart() {
+      await child.stop();
+      child = await launch(directory, port);
+      await waitFor('s3rver to answer after restart', answers);
+    },
+    async cleanup() {
+      await child.stop();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
