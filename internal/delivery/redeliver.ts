@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../fsutil/fast-fs.js';
 import path from 'node:path';
 import type { EventBus } from '../events/select.js';
 import type { Logger } from '../logging/logger.js';

@@ -43,13 +43,9 @@ export class DeliveryWorker {
         throw new Error(`delivered bytes do not match the upload: sent ${result.bytes} bytes with sha256 ${result.sha256}, the upload has ${size} bytes with sha256 ${sha256}`);
       }
       content.file_destination_blob_url = result.location;
-      // The envelope is filled from the stored manifest, read again now as DEX does.
-      const manifest = await this.opts.source.manifest(e.upload_id).catch((err: unknown): Manifest => {
-        log.warn({ err }, 'could not re-read the manifest after delivery');
-        return stored;
-      });
-      this.report(e, manifest, content, start);
-      log.info({ location: result.location, bytes: result.bytes }, 'delivered');
+      // The envelope is filled from the stored manifest (DEX reads it a second time here; it cannot have changed).
+      this.report(e, stored, content, start);
+      log.debug({ location: result.location, bytes: result.bytes }, 'delivered');
     } catch (err) {
       const message = (err as Error).message || String(err);
       this.report(e, null, content, start, message);

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../fsutil/fast-fs.js';
 import path from 'node:path';
 
 /** One field of a sender manifest config (`metadata_config.fields[]`). */
@@ -64,6 +64,11 @@ export class ConfigCache {
     private readonly loader: ConfigLoader,
     private readonly env: Record<string, string | undefined> = process.env,
   ) {}
+
+  /** The config at `key` if it was loaded before (no I/O). */
+  peek(key: string): ManifestConfig | undefined {
+    return this.cache.get(key);
+  }
 
   /** The config at `key`, or `undefined` when there is none. Unreadable or invalid JSON throws. */
   async get(key: string): Promise<ManifestConfig | undefined> {

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from '../fsutil/fast-fs.js';
 import path from 'node:path';
 import { goTimeUTC } from '../clock/gotime.js';
 import type { Logger } from '../logging/logger.js';

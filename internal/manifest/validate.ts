@@ -39,6 +39,12 @@ function lookup(m: Manifest, version: string): { keys: string[]; display: string
 
 /** Finds the first existing config among `keys`; not found (or an invalid key) → ConfigNotFoundError for `display`. */
 export async function findConfig(cache: ConfigCache, keys: string[], display: string): Promise<{ config: ManifestConfig; key: string }> {
+  // Once a config was found somewhere (e.g. in v2/), it is used from there without looking at the earlier places
+  // again on every upload: a miss is a file-system call, and configs are not expected to move while running.
+  for (const key of keys) {
+    const config = cache.peek(key);
+    if (config) return { config, key };
+  }
   for (const key of keys) {
     let config: ManifestConfig | undefined;
     try {

@@ -1,4 +1,5 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { appendFile } from '../fsutil/fast-fs.js';
 import path from 'node:path';
 import type { Report } from './report.js';
 

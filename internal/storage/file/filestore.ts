@@ -1,5 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { closeFd, openFd, readFile, writeFile } from '../../fsutil/fast-fs.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -95,8 +96,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
       Storage: { Type: 'filestore', Path: this.file(u.id) },
       CreatedAt: Date.now(),
     };
-    const fh = await open(this.file(u.id), 'wx', 0o664);
-    await fh.close();
+    await closeFd(await openFd(this.file(u.id), 'wx', 0o664));
     // A new `.info` needs no rename: until it is complete no response has named the upload.
     await writeFile(this.file(u.id, '.info'), JSON.stringify(info), { flag: 'wx', mode: 0o644 });
     this.remember({ info, offset: 0 });
@@ -249,8 +249,8 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
 
   /** Opens the data now (not lazily), so the stream keeps working even if the upload is removed meanwhile. */
   async read(id: string): Promise<Readable> {
-    const fh = await open(this.file(id), 'r');
-    return fh.createReadStream({ highWaterMark: WRITE_HWM });
+    const fd = await openFd(this.file(id), 'r');
+    return createReadStream('', { fd, highWaterMark: WRITE_HWM });
   }
 }
 

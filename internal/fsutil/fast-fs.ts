@@ -1,0 +1,12 @@
+// The whole-file helpers of node:fs/promises (appendFile, writeFile, readFile, open) each go through a FileHandle
+// object, which costs about twice the CPU of the callback API (measured here: 10,000 small appends took 0.5–0.7 s
+// of CPU against 0.3 s). Every upload makes a dozen such calls (info, manifest, reports, events, delivery), so the
+// request path and the pipeline use these promisified callback versions instead.
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+
+export const appendFile = promisify(fs.appendFile);
+export const writeFile = promisify(fs.writeFile);
+export const readFile = promisify(fs.readFile);
+export const openFd = promisify(fs.open);
+export const closeFd = promisify(fs.close);
