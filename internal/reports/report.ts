@@ -78,7 +78,8 @@ export function buildReport(r: ReportInput): Report {
       version: r.version,
       status: issues ? 'FAILURE' : 'SUCCESS',
       issues,
-      start_processing_time: goTimeUTC(r.start ?? now),
+      // An explicit end taken just before this builder ran must not precede the default start.
+      start_processing_time: goTimeUTC(r.start ?? (r.end && r.end < now ? r.end : now)),
       end_processing_time: goTimeUTC(r.end ?? now),
     },
     content: { content_schema_name: r.stage, content_schema_version: '1.0.0', ...r.content },

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.js';
 import type { HealthCheck } from '../health/check.js';
 import type { Logger } from '../logging/logger.js';
+import type { ServiceBusReportSink } from './servicebus-sink.js';
 import { FileReportSink, type ReportSink } from './sinks.js';
 
 export interface ReportSinks {
@@ -11,7 +12,31 @@ export interface ReportSinks {
   close(): Promise<void>;
 }
 
-/** dex-pipeline.md §2.4: the file sink always. */
-export async function buildReportSinks(config: Config, _log: Logger): Promise<ReportSinks> {
-  return { sinks: [new FileReportSink(config.reports.localReportsFolder)], health: [], close: async () => {} };
+/**
+ * dex-pipeline.md §2.4: the file sink always, then Azure Service Bus when REPORTER_CONNECTION_STRING is set. A
+ * malformed connection string throws here (start-up error naming the variable); an unreachable broker does not: its
+ * link opens in the background and the publisher's queue holds and retries the reports until it is back.
+ */
+export async function buildReportSinks(config: Config, log: Logger): Promise<ReportSinks> {
+  const sinks: ReportSink[] = [new FileReportSink(config.reports.localReportsFolder)];
+  const health: HealthCheck[] = [];
+  const brokers: ServiceBusReportSink[] = [];
+  const reporter = config.serviceBus.reporter;
+  if (reporter) {
+    // Loaded only when configured: the Service Bus SDK costs about 25 MiB of memory.
+    const { ServiceBusReportSink } = await import('./servicebus-sink.js');
+    const sink = new ServiceBusReportSink(reporter, log.child({ component: 'report-sink' }));
+    sinks.push(sink);
+    health.push(sink.link.health);
+    brokers.push(sink);
+    sink.link.start();
+    log.info({ entity: reporter.entity, kind: reporter.kind }, 'reports also go to Azure Service Bus');
+  }
+  return {
+    sinks,
+    health,
+    async close() {
+      await Promise.all(brokers.map((b) => b.link.close()));
+    },
+  };
 }

@@ -1,0 +1,242 @@
+import type { ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
+import type { ServiceBusSubscriberConfig } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import { closeQuietly, createServiceBusClient } from '../servicebus/client.js';
+import { LinkHealth } from '../servicebus/link-health.js';
+import { decodeFileReady, type FileReady } from './event.js';
+import type { EventConsumer } from './local.js';
+
+export interface ServiceBusSubscriberOptions {
+  /** LISTENER_WORKERS: messages processed at the same time (and so at most this many locked by this instance). */
+  workers: number;
+  /** EVENT_MAX_RETRY_COUNT: attempts per message are 1 + maxRetries. */
+  maxRetries: number;
+  /** Wait before attempt n + 1 after attempt n failed: 1 s, 2 s, 4 s … ≤ 60 s; tests shorten it. */
+  backoffMs: (attempt: number) => number;
+  log: Logger;
+  /** How long one receive call waits for messages (also how soon the link shows UP on an idle subscription). */
+  receiveWaitMs?: number;
+}
+
+const RECEIVE_WAIT_MS = 5_000;
+const RECEIVE_RETRY_MIN_MS = 1_000;
+const RECEIVE_RETRY_MAX_MS = 60_000;
+/** Lock renewal budget per attempt (a delivery of a very large file can take long); renewal stops at settlement. */
+const LOCK_BUDGET_PER_ATTEMPT_MS = 60 * 60_000;
+/** Service Bus limits the dead-letter description; ours carries the last error. */
+const MAX_DESCRIPTION = 1024;
+
+/**
+ * One peek-lock receiver on `<topic>/Subscriptions/<subscription>` feeding the FileReady consumer (dex-pipeline.md §3.4,
+ * with decisions.md's retries instead of the original's dead-letter-on-first-failure):
+ * - a loop receives up to SUBSCRIBER_MAX_MESSAGES per call, but never more than there are free workers;
+ * - each message is decoded (id = the broker's message id); one that is not a FileReady is dead-lettered at once and
+ *   never reaches the consumer;
+ * - the consumer gets up to 1 + maxRetries attempts (retry_count = attempt − 1) with back-off between them; success →
+ *   complete, last failure → dead-letter with the reason and the last error;
+ * - the lock is kept by the SDK's auto-renewal (maxAutoLockRenewalDurationInMs covers every attempt and wait), so a
+ *   message stays ours while it is retried in-process instead of being redelivered behind our back;
+ * - a receive error never ends the process: the entry goes DOWN, the loop waits (1 s … 60 s) and tries again.
+ */
+export class ServiceBusSubscriber {
+  readonly health: LinkHealth;
+  private readonly client: ServiceBusClient;
+  private receiver: ServiceBusReceiver | null = null;
+  private consumer: EventConsumer | null = null;
+  private readonly log: Logger;
+  private readonly abort = new AbortController();
+  private stopped = false;
+  private busy = 0;
+  private slotFreed: (() => void) | null = null;
+  private idleWaiters: Array<() => void> = [];
+  private readonly retryWaits = new Set<() => void>();
+  private endPause: () => void = () => {};
+  private loopDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly cfg: ServiceBusSubscriberConfig,
+    private readonly opts: ServiceBusSubscriberOptions,
+  ) {
+    this.client = createServiceBusClient(cfg.connectionString, 'SUBSCRIBER_CONNECTION_STRING');
+    this.health = new LinkHealth(`${cfg.subscription} Event Subscriber`, `${cfg.topic}/Subscriptions/${cfg.subscription}`);
+    this.log = opts.log.child({ topic: cfg.topic, subscription: cfg.subscription });
+  }
+
+  /** Starts the receive loop (once). */
+  start(consumer: EventConsumer): void {
+    if (this.consumer) throw new Error('the subscriber already has a consumer');
+    this.consumer = consumer;
+    this.loopDone = this.loop();
+  }
+
+  private createReceiver(): ServiceBusReceiver {
+    let waits = 0;
+    for (let a = 1; a <= this.opts.maxRetries; a++) waits += this.opts.backoffMs(a);
+    return this.client.createReceiver(this.cfg.topic, this.cfg.subscription, {
+      receiveMode: 'peekLock',
+      maxAutoLockRenewalDurationInMs: waits + (1 + this.opts.maxRetries) * LOCK_BUDGET_PER_ATTEMPT_MS,
+      // The body's exact bytes: we decode (and judge poison) ourselves.
+      skipParsingBodyAsJson: true,
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let retryIn = RECEIVE_RETRY_MIN_MS;
+    while (!this.stopped) {
+      while (this.busy >= this.opts.workers && !this.stopped) await new Promise<void>((r) => (this.slotFreed = r));
+      if (this.stopped) break;
+      const room = Math.min(this.cfg.maxMessages, this.opts.workers - this.busy);
+      let messages: ServiceBusReceivedMessage[];
+      try {
+        this.receiver ??= this.createReceiver();
+        messages = await this.receiver.receiveMessages(room, {
+          maxWaitTimeInMs: this.opts.receiveWaitMs ?? RECEIVE_WAIT_MS,
+          abortSignal: this.abort.signal,
+        });
+      } catch (err) {
+        if (this.stopped) break;
+        this.health.down(err);
+        this.log.warn({ err, retryInMs: retryIn }, 'Service Bus receive failed; retrying');
+        // A receiver the SDK gave up on cannot be used again: the next round makes a new one.
+        if (this.receiver?.isClosed) this.receiver = null;
+        await this.pause(retryIn);
+        retryIn = Math.min(retryIn * 2, RECEIVE_RETRY_MAX_MS);
+        continue;
+      }
+      if (!this.health.isUp) this.log.info('Service Bus receiver link open');
+      this.health.up();
+      retryIn = RECEIVE_RETRY_MIN_MS;
+      const receiver = this.receiver;
+      // Received while close() waited for this call to end: hand them straight back.
+      if (this.stopped) for (const m of messages) await this.settle(m, 'abandon', () => receiver.abandonMessage(m));
+      else for (const m of messages) this.dispatch(m, receiver);
+    }
+  }
+
+  /** Runs one message on a free worker; it is settled through the receiver it came from. */
+  private dispatch(m: ServiceBusReceivedMessage, receiver: ServiceBusReceiver): void {
+    this.busy++;
+    void this.process(m, receiver)
+      .catch((err: unknown) => this.log.error({ err, messageId: String(m.messageId ?? '') }, 'FileReady message handling failed'))
+      .finally(() => {
+        this.busy--;
+        this.slotFreed?.();
+        this.slotFreed = null;
+        if (this.busy === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+  }
+
+  private async process(m: ServiceBusReceivedMessage, receiver: ServiceBusReceiver): Promise<void> {
+    const messageId = String(m.messageId ?? '');
+    let event: FileReady;
+    try {
+      event = { ...decodeFileReady(bodyText(m.body)), id: messageId };
+    } catch (err) {
+      this.log.error({ messageId, err }, 'FileReady message cannot be decoded: dead-lettered without processing');
+      const description = `the body is not a FileReady event: ${(err as Error).message}`;
+      await this.settle(m, 'dead-letter', () => receiver.deadLetterMessage(m, { deadLetterReason: 'InvalidFileReadyEvent', deadLetterErrorDescription: description }));
+      return;
+    }
+    const attempts = 1 + this.opts.maxRetries;
+    const log = this.log.child({ messageId, uploadId: event.upload_id, target: event.deliver_target });
+    let lastError: Error | null = null;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        await this.consumer!({ ...event, retry_count: attempt - 1 });
+        await this.settle(m, 'complete', () => receiver.completeMessage(m));
+        return;
+      } catch (err) {
+        lastError = err as Error;
+      }
+      if (attempt === attempts) break;
+      const wait = this.opts.backoffMs(attempt);
+      log.warn({ err: lastError, attempt, retryInMs: wait }, 'event processing failed; retrying');
+      if (!(await this.retryWait(wait))) {
+        // Shutting down: hand the message back so another instance (or our restart) takes it at once.
+        await this.settle(m, 'abandon', () => receiver.abandonMessage(m));
+        return;
+      }
+    }
+    log.error({ err: lastError, attempts }, 'event dead-lettered after its last attempt');
+    const description = `${attempts} attempt(s) failed; last error: ${lastError?.message ?? 'unknown'}`.slice(0, MAX_DESCRIPTION);
+    await this.settle(m, 'dead-letter', () => receiver.deadLetterMessage(m, { deadLetterReason: 'MaxRetryCountExceeded', deadLetterErrorDescription: description }));
+  }
+
+  /** A failed settlement is logged and shown in /health; the broker redelivers the message when its lock ends. */
+  private async settle(m: ServiceBusReceivedMessage, what: string, op: () => Promise<void>): Promise<void> {
+    try {
+      await op();
+    } catch (err) {
+      this.health.down(err);
+      this.log.error({ err, messageId: String(m.messageId ?? ''), settlement: what }, 'settling a FileReady message failed; it will be redelivered');
+    }
+  }
+
+  /** Waits between attempts; resolves false when shutdown cuts the wait short. */
+  private retryWait(ms: number): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.retryWaits.delete(cancel);
+        resolve(ok);
+      };
+      const cancel = () => done(false);
+      const timer = setTimeout(() => done(true), ms);
+      this.retryWaits.add(cancel);
+    });
+  }
+
+  /** The receive loop's wait after an error; close() cuts it short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.endPause = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Resolves when no message is being processed or waiting for its next attempt. */
+  idle(): Promise<void> {
+    if (this.busy === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops receiving, abandons messages waiting for a retry, gives running attempts `graceMs`, then closes. */
+  async close(graceMs: number): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.endPause();
+    this.slotFreed?.();
+    // The current receive call is let finish (≤ receiveWaitMs): it drains the link's credit, so a message abandoned
+    // below is not sent straight back to this link (an aborted receive leaves its credit open). Aborted only when slow.
+    if (!(await within(this.loopDone, graceMs))) this.abort.abort();
+    await this.loopDone;
+    for (const cancel of [...this.retryWaits]) cancel();
+    await within(this.idle(), graceMs);
+    if (this.busy > 0) this.log.warn({ inFlight: this.busy }, 'closing with FileReady messages still in process; they will be redelivered');
+    const receiver = this.receiver;
+    if (receiver) await closeQuietly('receiver', () => receiver.close(), this.log);
+    await closeQuietly('client', () => this.client.close(), this.log);
+  }
+}
+
+/** The message body as text when it is bytes (a data section), else as the SDK decoded it (an AMQP value). */
+function bodyText(body: unknown): unknown {
+  if (Buffer.isBuffer(body)) return body.toString('utf8');
+  if (body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
+  return body;
+}
+
+/** Whether `p` settled within `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
