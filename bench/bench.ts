@@ -6,7 +6,7 @@
 //   node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--workloads a,b] [--servers a,b] [--cpu-prof DIR]
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,6 +206,26 @@ async function waitIdle(s: Running, maxMs: number): Promise<number> {
   return Date.now() - t0;
 }
 
+/** Uploads of ours with a SUCCESS delivery report (the shipped deliver.yml sends dextesting to one target). */
+async function deliveredUploads(dir: string): Promise<number> {
+  const folder = path.join(dir, 'uploads', 'reports');
+  const names = (await readdir(folder).catch(() => [] as string[])).filter((n) => n.endsWith('_blob-file-copy'));
+  let done = 0;
+  for (const n of names) if ((await readFile(path.join(folder, n), 'utf8').catch(() => '')).includes('"status":"SUCCESS"')) done++;
+  return done;
+}
+
+/** Waits until at least `uploads` uploads are delivered; returns the time waited. */
+async function waitDelivered(s: Running, uploads: number, maxMs: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const done = await deliveredUploads(s.dir);
+    if (done >= uploads) return Date.now() - t0;
+    if (Date.now() - t0 > maxMs) throw new Error(`${s.def.label}: only ${done} of ${uploads} uploads delivered after ${maxMs} ms`);
+    await sleep(200);
+  }
+}
+
 /** SIGTERM by PID, SIGKILL after 10 s. */
 async function stopServer(s: Running): Promise<void> {
   if (s.proc.exitCode === null && s.proc.signalCode === null) {
@@ -386,7 +406,9 @@ async function runCell(def: ServerDef, w: Workload, round: number, opts: Options
     let cpu0 = 0;
     const result = await runLoadgen(w.job(`http://127.0.0.1:${s.port}`, def.createPath), w.timeoutMs, () => (cpu0 = cpuTicks(s.pid) ?? 0));
     phases.load = lap();
-    const idleWaitMs = await waitIdle(s, 60_000);
+    let idleWaitMs = await waitIdle(s, 60_000);
+    // Ours: every upload's delivery must be done (one SUCCESS blob-file-copy report per upload) before the next cell.
+    if (def.id === 'ours' && w.id !== 'head') idleWaitMs += await waitDelivered(s, result.operations, 120_000);
     phases.idle = lap();
     const serverCpuS = ((cpuTicks(s.pid) ?? cpu0) - cpu0) / CLK_TCK;
     const peak = s.stopSampling();

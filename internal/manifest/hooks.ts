@@ -11,6 +11,8 @@ import { validateManifest, type Manifest } from './validate.js';
 /** Where the final manifest of a finished upload is kept for delivery and /route (`<id>.meta` locally). */
 export interface ManifestWriter {
   write(id: string, manifest: Manifest): Promise<void>;
+  /** The upload was removed. */
+  forget?(id: string): void;
 }
 
 /** Reads the stored final manifest back (delivery source, /route). Throws ManifestNotFoundError when there is none. */
@@ -29,14 +31,32 @@ const SAFE_ID = /^[0-9a-f-]{36}$/;
 
 /** `<dir>/<id>.meta`: the hydrated manifest as a flat JSON object of strings, keys sorted. */
 export class FileManifestWriter implements ManifestWriter, ManifestReader {
+  /**
+   * The last manifests written: routing and the delivery worker read a manifest right after pre-finish wrote it,
+   * so they are served from memory. Entries are dropped when the file goes (forget) or when newer ones push them out.
+   */
+  private readonly recent = new Map<string, Manifest>();
+  private static readonly RECENT = 256;
+
   constructor(private readonly dir: string) {}
   async write(id: string, manifest: Manifest): Promise<void> {
     if (!SAFE_ID.test(id)) throw new Error(`refusing to write a manifest for id ${JSON.stringify(id)}`);
-    await writeFile(path.join(this.dir, `${id}.meta`), JSON.stringify(sortedManifest(manifest)), { mode: 0o644 });
+    const sorted = sortedManifest(manifest);
+    await writeFile(path.join(this.dir, `${id}.meta`), JSON.stringify(sorted), { mode: 0o644 });
+    this.recent.delete(id);
+    this.recent.set(id, sorted);
+    if (this.recent.size > FileManifestWriter.RECENT) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  /** The upload is gone (terminated or expired): never answer from memory for it again. */
+  forget(id: string): void {
+    this.recent.delete(id);
   }
 
   async read(id: string): Promise<Manifest> {
     if (!SAFE_ID.test(id)) throw new ManifestNotFoundError();
+    const cached = this.recent.get(id);
+    if (cached) return { ...cached };
     let text: string;
     try {
       text = await readFile(path.join(this.dir, `${id}.meta`), 'utf8');
@@ -114,6 +134,10 @@ export function manifestHooks(opts: ManifestHookOptions): TusHooks {
       if (ev.upload.IsPartial) return;
       const hydrated = await hydrate(ev.upload.MetaData, opts.cache);
       await opts.writer.write(ev.upload.ID, hydrated);
+    },
+
+    postTerminate(ev) {
+      opts.writer.forget?.(ev.upload.ID);
     },
   };
 }

@@ -190,6 +190,14 @@ describe('crash: kill -9 mid-PATCH, restart on the same folder, resume', () => {
       const done = await head(url);
       assert.equal(done.headers['upload-offset'], String(SIZE));
       assert.equal(await sha256File(dataFile), sha256(source), 'the stored file is byte-identical to the source');
+      // Once finished, the server hashes the upload and rewrites its info (atomically, through a temporary file):
+      // wait for that to land, then nothing temporary may remain.
+      const infoFile = path.join(s.storeDir, `${id}.info`);
+      for (const end = Date.now() + 20_000; !(JSON.parse(await readFile(infoFile, 'utf8')) as { Sha256?: string }).Sha256; ) {
+        if (Date.now() > end) assert.fail('the finished upload was never hashed');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal((JSON.parse(await readFile(infoFile, 'utf8')) as { Sha256?: string }).Sha256, sha256(source));
       assert.deepEqual(readdirSync(s.storeDir).filter((n) => LEFTOVER.test(n)), []);
     });
   }
