@@ -125,6 +125,8 @@ async function startServer(def: ServerDef, opts: Options): Promise<Running> {
     UPLOAD_CONFIG_PATH: path.join(ROOT, 'upload-configs'),
     // The shipped deliver.yml: file targets under ./uploads/<name> of the server's own folder.
     DEX_DELIVERY_CONFIG_FILE: path.join(ROOT, 'configs/local/deliver.yml'),
+    // Passed through for experiments with libuv's thread pool (every server gets the same).
+    ...(process.env['UV_THREADPOOL_SIZE'] ? { UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] } : {}),
   };
   const nodeArgs = def.id === 'ours' && opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [];
   const proc = spawn(process.execPath, [...nodeArgs, def.script, ...def.args], { cwd: dir, env, stdio: [def.stdin, 'pipe', 'pipe'] });

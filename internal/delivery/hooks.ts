@@ -32,8 +32,8 @@ export async function routeUpload(opts: DeliveryHookOptions, id: string): Promis
 }
 
 /**
- * post-finish (after the response): starts hashing the upload (kept in its info for every delivery to check
- * against) and routes it. Partial uploads are fragments and are never routed.
+ * post-finish (after the response): routes the upload, and makes sure its sha256 gets kept in its info for every
+ * delivery to be checked against. Partial uploads are fragments and are never routed.
  */
 export function deliveryHooks(opts: DeliveryHookOptions): TusHooks {
   return {
@@ -42,16 +42,20 @@ export function deliveryHooks(opts: DeliveryHookOptions): TusHooks {
       const id = ev.upload.ID;
       // A client may terminate its upload right after finishing it: then there is nothing to hash or route.
       const removed = (err: unknown) => err instanceof NotFoundError || err instanceof ManifestNotFoundError;
-      opts.source.sha256(id).catch((err: unknown) => {
-        if (removed(err)) opts.log.debug({ uploadId: id }, 'upload removed before it was hashed');
-        else opts.log.error({ err, uploadId: id }, 'could not hash the finished upload');
-      });
+      let routed = 0;
       try {
-        await routeUpload(opts, id);
+        routed = await routeUpload(opts, id);
       } catch (err) {
         if (!removed(err)) throw err;
         opts.log.info({ uploadId: id }, 'upload removed before it was routed');
+        return;
       }
+      // A routed upload is hashed by its first delivery, which streams the bytes anyway; any other is hashed here.
+      if (routed > 0) return;
+      await opts.source.sha256(id).catch((err: unknown) => {
+        if (removed(err)) opts.log.debug({ uploadId: id }, 'upload removed before it was hashed');
+        else opts.log.error({ err, uploadId: id }, 'could not hash the finished upload');
+      });
     },
   };
 }

@@ -11,9 +11,15 @@ export interface DeliverySource {
   readonly healthName: string;
   /** Throws ManifestNotFoundError (`source file does not exist`) for an unknown or unfinished upload. */
   manifest(id: string): Promise<Manifest>;
-  open(id: string): Promise<{ body: Readable; size: number; sha256: string }>;
+  /** The stored bytes, with the upload's sha256 when it is known already. */
+  open(id: string): Promise<{ body: Readable; size: number; sha256?: string }>;
   /** The upload's sha256, computed once by streaming the stored bytes and kept in its info. */
   sha256(id: string): Promise<string>;
+  /**
+   * Keeps a sha256 taken by a delivery that streamed the stored bytes (so they are not read a second time just to
+   * hash them); resolves with the upload's sha256 as kept, which differs when another reading kept one first.
+   */
+  recordSha256(id: string, hex: string): Promise<string>;
   health(): Promise<void>;
 }
 
@@ -69,10 +75,24 @@ export class UploadSource implements DeliverySource {
     return hex;
   }
 
-  async open(id: string): Promise<{ body: Readable; size: number; sha256: string }> {
-    const sha256 = await this.sha256(id);
+  async open(id: string): Promise<{ body: Readable; size: number; sha256?: string }> {
     const { upload, info } = await this.finished(id);
+    // A hash being computed right now is waited for, so that this delivery is checked against it.
+    const sha256 = info.Sha256 ?? (await this.hashing.get(id));
     return { body: await upload.read!(), size: info.Size, sha256 };
+  }
+
+  async recordSha256(id: string, hex: string): Promise<string> {
+    const { info } = await this.finished(id);
+    if (info.Sha256) return info.Sha256;
+    const inFlight = this.hashing.get(id);
+    if (inFlight) return inFlight;
+    const p = (async () => {
+      if (isInfoUpdater(this.store)) await this.store.updateInfo(id, { Sha256: hex });
+      return hex;
+    })().finally(() => this.hashing.delete(id));
+    this.hashing.set(id, p);
+    return p;
   }
 
   async health(): Promise<void> {

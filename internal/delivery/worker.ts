@@ -31,14 +31,18 @@ export class DeliveryWorker {
       const target = this.opts.targets.get(e.deliver_target);
       if (!target) throw new Error(`failed to get destination for file delivery ${describe(e)}`);
       const stored = await this.opts.source.manifest(e.upload_id);
-      const { body, size, sha256 } = await this.opts.source.open(e.upload_id);
-      content.sha256 = sha256;
+      const { body, size, sha256: known } = await this.opts.source.open(e.upload_id);
+      if (known) content.sha256 = known;
       let result;
       try {
         result = await target.deliver({ path: e.path, size, body, metadata: stored });
       } finally {
         body.destroy();
       }
+      // The first delivery of an upload hashes what it streams from the store and keeps that as the upload's sha256;
+      // every other delivery is checked against it.
+      const sha256 = known ?? (await this.opts.source.recordSha256(e.upload_id, result.sha256));
+      content.sha256 = sha256;
       if (result.sha256 !== sha256 || result.bytes !== size) {
         throw new Error(`delivered bytes do not match the upload: sent ${result.bytes} bytes with sha256 ${result.sha256}, the upload has ${size} bytes with sha256 ${sha256}`);
       }
@@ -47,6 +51,8 @@ export class DeliveryWorker {
       this.report(e, stored, content, start);
       log.debug({ location: result.location, bytes: result.bytes }, 'delivered');
     } catch (err) {
+      // The upload's sha256 is still kept even when no delivery gets through (hashed from the store in the background).
+      if (!content.sha256) this.opts.source.sha256(e.upload_id).catch(() => undefined);
       const message = (err as Error).message || String(err);
       this.report(e, null, content, start, message);
       log.warn({ err: message }, 'delivery attempt failed');

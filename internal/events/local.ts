@@ -25,10 +25,25 @@ export class FileEventPublisher implements EventPublisher {
   }
 }
 
+/** Folders known to exist: one mkdir per folder, not one per event (made again if one vanishes). */
+const madeFolders = new Set<string>();
+
 async function appendLine(folder: string, e: FileReady): Promise<void> {
   if (!SAFE_ID.test(e.upload_id)) throw new Error(`refusing event for id ${JSON.stringify(e.upload_id)}`);
+  const file = path.join(folder, `${e.upload_id}_${e.type}`);
+  const line = `${JSON.stringify(e)}\n`;
+  if (madeFolders.has(folder)) {
+    try {
+      await appendFile(file, line, { mode: 0o644 });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      madeFolders.delete(folder);
+    }
+  }
   await mkdir(folder, { recursive: true, mode: 0o750 });
-  await appendFile(path.join(folder, `${e.upload_id}_${e.type}`), `${JSON.stringify(e)}\n`, { mode: 0o644 });
+  madeFolders.add(folder);
+  await appendFile(file, line, { mode: 0o644 });
 }
 
 export interface MemoryBusOptions {

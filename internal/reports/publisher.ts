@@ -19,6 +19,8 @@ export class ReportPublisher {
       (sink) =>
         new RetryQueue<Report>({
           handle: (r) => sink.publish(r),
+          handleBatch: sink.publishBatch ? (rs) => sink.publishBatch!(rs) : undefined,
+          maxPending: sink.maxPending,
           log,
           labels: { sink: sink.name },
           describe: (r) => ({ uploadId: r.upload_id, stage: r.stage_info.action }),

@@ -7,6 +7,13 @@ export const MAX_BACKOFF_MS = 60_000;
 export interface RetryQueueOptions<T> {
   /** Writes one item; a throw means "not written, try the same item again later". */
   handle(item: T): Promise<void>;
+  /**
+   * Optional: writes several waiting items at once (at most `maxBatch`, in queue order) and resolves with those NOT
+   * written, which stay first in the queue and are retried after the back-off. For a destination where items are
+   * independent apart from an order the handler keeps itself (the file sink: one file per upload and stage).
+   */
+  handleBatch?(items: T[]): Promise<{ failed: T[]; error?: unknown }>;
+  maxBatch?: number;
   log: Logger;
   /** Fields on every log record of this queue (e.g. `{ sink: 'file' }`). */
   labels: Record<string, unknown>;
@@ -32,6 +39,8 @@ export class RetryQueue<T> {
   private running = false;
   /** The item handed to the handler and not yet settled: it cannot be recalled, so it is never the one dropped. */
   private inFlight: T | null = null;
+  /** The same for a batch: its items are never the ones dropped. */
+  private inFlightBatch: Set<T> | null = null;
   private idleWaiters: Array<() => void> = [];
   private wakeUp: (() => void) | null = null;
   private readonly maxPending: number;
@@ -45,7 +54,9 @@ export class RetryQueue<T> {
 
   push(item: T): void {
     if (this.queue.length >= this.maxPending) {
-      const [old] = this.queue.splice(this.queue[0] === this.inFlight ? 1 : 0, 1) as [T];
+      let at = 0;
+      while (at < this.queue.length && (this.queue[at] === this.inFlight || this.inFlightBatch?.has(this.queue[at]!))) at++;
+      const [old] = this.queue.splice(at, 1) as [T];
       this.dropped++;
       this.opts.onDrop?.(old);
       this.opts.log.warn({ ...this.opts.labels, ...this.opts.describe(old) }, this.opts.messages.dropped);
@@ -74,6 +85,30 @@ export class RetryQueue<T> {
     this.wakeUp?.();
   }
 
+  /** Hands the waiting items (up to maxBatch) over at once; throws when some were not written. */
+  private async runBatch(): Promise<void> {
+    const batch = this.queue.slice(0, this.opts.maxBatch ?? 256);
+    this.inFlightBatch = new Set(batch);
+    let failed: T[];
+    let error: unknown;
+    try {
+      ({ failed, error } = await this.opts.handleBatch!(batch));
+    } catch (err) {
+      failed = batch;
+      error = err;
+    } finally {
+      this.inFlightBatch = null;
+    }
+    // The batch is still the head of the queue (drops never touch it; pushes go to the end): written items leave,
+    // failed ones keep their place at the front.
+    this.queue.splice(0, batch.length);
+    if (failed.length > 0) {
+      const failedSet = new Set(failed);
+      this.queue.unshift(...batch.filter((i) => failedSet.has(i)));
+    }
+    if (failed.length > 0) throw error instanceof Error ? error : new BatchError(failed.length, batch.length);
+  }
+
   private async run(): Promise<void> {
     this.running = true;
     const min = this.opts.minBackoffMs ?? MIN_BACKOFF_MS;
@@ -82,14 +117,19 @@ export class RetryQueue<T> {
     while (this.queue.length > 0 && !this.stopped) {
       const item = this.queue[0]!;
       try {
-        this.inFlight = item;
-        await this.opts.handle(item);
-        this.inFlight = null;
-        this.queue.shift();
+        if (this.opts.handleBatch) {
+          await this.runBatch();
+        } else {
+          this.inFlight = item;
+          await this.opts.handle(item);
+          this.inFlight = null;
+          this.queue.shift();
+        }
         this.lastError = null;
         backoff = min;
       } catch (err) {
         this.inFlight = null;
+        this.inFlightBatch = null;
         this.lastError = err as Error;
         this.opts.log.warn({ ...this.opts.labels, err, retryInMs: backoff, pending: this.queue.length }, this.opts.messages.retrying);
         await new Promise<void>((resolve) => {
@@ -108,5 +148,13 @@ export class RetryQueue<T> {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
+  }
+}
+
+/** Some items of a batch were not written (the handler logged or returned why). */
+export class BatchError extends Error {
+  constructor(failed: number, total: number) {
+    super(`${failed} of ${total} items were not written`);
+    this.name = 'BatchError';
   }
 }

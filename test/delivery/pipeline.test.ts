@@ -8,46 +8,17 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runToExit, startServer, type RunningServer } from '../helpers/server.js';
-import { b64, createUpload, request } from '../helpers/http.js';
+import { createUpload, request } from '../helpers/http.js';
+import { DEXTESTING, EICR_GOOD, encodeManifest, type Manifest } from '../helpers/dex-manifests.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
-type Manifest = Record<string, string>;
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const DEXTESTING: Manifest = {
-  data_stream_id: 'dextesting',
-  data_stream_route: 'testevent1',
-  sender_id: 'test sender',
-  data_producer_id: 'test-producer-id',
-  jurisdiction: 'test-jurisdiction',
-  received_filename: 'test.txt',
-};
-const EICR: Manifest = {
-  data_stream_id: 'eicr',
-  data_stream_route: 'fhir',
-  data_producer_id: 'test-producer-id',
-  sender_id: 'APHL',
-  received_filename: 'test.txt',
-  jurisdiction: 'test-jurisdiction',
-  meta_ext_objectkey: 'test-obj-key',
-  meta_ext_file_timestamp: 'test-file-timestamp',
-};
+const EICR = EICR_GOOD;
 const HELLO = 'Hello world!';
 const sha256 = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
-const encode = (m: Manifest) =>
-  Object.entries(m)
-    .map(([k, v]) => `${k} ${b64(v)}`)
-    .join(',');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 30_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const encode = encodeManifest;
+const waitFor = waitUntil;
 
 /** Complete JSON lines of a report/event file, or [] while it does not exist. */
 async function lines(file: string): Promise<Json[]> {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import * as tus from 'tus-js-client';
 import { DELIVER_YML, REPO_ROOT, startServer, type RunningServer } from '../helpers/server.js';
 import { loadDeliveryConfig, type DeliveryConfig } from '../../internal/delivery/config.js';
+import { DEXTESTING as DEXTESTING_GOOD, EICR_GOOD } from '../helpers/dex-manifests.js';
 import { TR, UUID_V4, b64, createUpload, decodeMetadata, head, idOf, patch, request } from '../helpers/http.js';
 
 type Manifest = Record<string, string>;
@@ -282,14 +283,7 @@ describe('DEX manifests with UPLOAD_MANIFEST_VALIDATION=true', () => {
       {
         name: 'good',
         ok: true,
-        metadata: {
-          data_stream_id: 'dextesting',
-          data_stream_route: 'testevent1',
-          sender_id: 'test sender',
-          data_producer_id: 'test-producer-id',
-          jurisdiction: 'test-jurisdiction',
-          received_filename: 'test.txt',
-        },
+        metadata: { ...DEXTESTING_GOOD },
       },
       {
         name: 'bad missing data_stream_id',
@@ -327,16 +321,7 @@ describe('DEX manifests with UPLOAD_MANIFEST_VALIDATION=true', () => {
       {
         name: 'eicr good',
         ok: true,
-        metadata: {
-          data_stream_id: 'eicr',
-          data_stream_route: 'fhir',
-          data_producer_id: 'test-producer-id',
-          sender_id: 'APHL',
-          received_filename: 'test.txt',
-          jurisdiction: 'test-jurisdiction',
-          meta_ext_objectkey: 'test-obj-key',
-          meta_ext_file_timestamp: 'test-file-timestamp',
-        },
+        metadata: { ...EICR_GOOD },
       },
     ];
 

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { REPO_ROOT, startServer, type RunningServer } from '../helpers/server.js';
 import { b64, request, TR, UUID_V4, type Response } from '../helpers/http.js';
 import { VALID_MANIFEST } from '../helpers/manifest-mode.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { MAX_PENDING, ReportPublisher } from '../../internal/reports/publisher.js';
 import { buildReport, type Report, type Stage } from '../../internal/reports/report.js';
 import type { ReportSink } from '../../internal/reports/sinks.js';
@@ -41,18 +42,7 @@ const encode = (m: Manifest) =>
     .map(([k, v]) => `${k} ${b64(v)}`)
     .join(',');
 const sorted = (m: Manifest): Manifest => Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k]!]));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `probe` returns something other than undefined; a generous deadline only guards against hangs. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 30_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const waitFor = waitUntil;
 
 /** The report lines of `<folder>/<id>_<stage>` (each line checked to be one complete JSON document), or undefined. */
 async function readLines(folder: string, id: string, stage: Stage): Promise<Json[] | undefined> {

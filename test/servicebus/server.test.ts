@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { b64, createUpload, request } from '../helpers/http.js';
+import { createUpload, request } from '../helpers/http.js';
+import { DEXTESTING, encodeManifest } from '../helpers/dex-manifests.js';
 import { MiniServiceBus, type ArrivedMessage } from '../helpers/mini-servicebus.js';
 import { connectionString, SECRET, waitUntil } from './support.js';
 
@@ -16,17 +17,7 @@ interface Health {
   services: Array<{ service: string; status: string; health_issue: string }>;
 }
 
-const DEXTESTING: Record<string, string> = {
-  data_stream_id: 'dextesting',
-  data_stream_route: 'testevent1',
-  sender_id: 'test sender',
-  data_producer_id: 'test-producer-id',
-  jurisdiction: 'test-jurisdiction',
-  received_filename: 'test.txt',
-};
-const metadata = Object.entries(DEXTESTING)
-  .map(([k, v]) => `${k} ${b64(v)}`)
-  .join(',');
+const metadata = encodeManifest(DEXTESTING);
 const BODY = 'Hello Service Bus!';
 
 const health = async (s: RunningServer): Promise<Health> => JSON.parse((await request({ method: 'GET', url: `${s.url}/health` })).body) as Health;

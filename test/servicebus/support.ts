@@ -11,18 +11,7 @@ export const connectionString = (broker: MiniServiceBus) =>
 
 export const configFrom = (env: Record<string, string>): Config => loadConfig({ UI_PORT: '', ...env });
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `probe` returns something other than undefined; the deadline only guards against hangs. */
-export async function waitUntil<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, deadlineMs = 30_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+export { sleep, waitUntil } from '../helpers/wait.js';
 
 /** `UP`, or the DOWN issue text. */
 export async function healthOf(check: HealthCheck): Promise<string> {

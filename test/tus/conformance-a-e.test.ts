@@ -124,8 +124,12 @@ function assertError(res: Response | RawResponse, status: number, code: string, 
   assert.equal(res.headers['tus-resumable'], '1.0.0');
 }
 
+/**
+ * The store's files, without the temporaries of an atomic `.info` rewrite (a finished upload's sha256 is written into
+ * its info in the background, so one may exist for a moment at any time).
+ */
 async function listStore(s: RunningServer): Promise<string[]> {
-  return (await readdir(s.storeDir)).sort();
+  return (await readdir(s.storeDir)).filter((n) => !/\.info\.[0-9a-f]+\.tmp$/.test(n)).sort();
 }
 
 async function readInfo(s: RunningServer, id: string): Promise<{ ID: string; Size: number; SizeIsDeferred: boolean; MetaData: Record<string, string> }> {

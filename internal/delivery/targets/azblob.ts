@@ -2,6 +2,7 @@
 // as blob metadata; the blob's size is checked with getProperties afterwards. The container is created on first
 // use when missing.
 import { ClientSecretCredential } from '@azure/identity';
+import type { TargetConfig } from '../config.js';
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../logging/logger.js';
@@ -18,16 +19,8 @@ const AZ_CONCURRENCY = 4;
 /** How long the first-use container check/creation may take (the original allowed 1 s; slow links need more). */
 const CONTAINER_SETUP_TIMEOUT_MS = 10_000;
 
-export interface AzBlobTargetConfig {
-  name: string;
-  container_name: string;
-  storage_account?: string;
-  storage_key?: string;
-  endpoint?: string;
-  tenant_id?: string;
-  client_id?: string;
-  client_secret?: string;
-}
+/** The deliver.yml fields of a `az-blob` target, as parsed by internal/delivery/config.ts (without `type`). */
+export type AzBlobTargetConfig = Omit<Extract<TargetConfig, { type: 'az-blob' }>, 'type'>;
 
 /** The account endpoint and credential (dex-pipeline.md §1.4): shared key first, else a service principal. */
 /** The target's settings cannot make a client (the /health text of dex-pipeline.md §7.2). */

@@ -1,6 +1,7 @@
 // Delivery to a local folder (dex-pipeline.md §4.3): `<path>/<p>`, written under a temporary name in the same
 // folder and renamed into place, so a half-written or wrong-sized file never appears at the final path.
 import { randomUUID } from 'node:crypto';
+import type { TargetConfig } from '../config.js';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,16 +11,15 @@ import { HashingCounter, SizeMismatchError } from './hashing.js';
 import { assertRelativePath, UnsafePathError } from './safe-path.js';
 import type { DeliveryRequest, DeliveryResult, DeliveryTarget } from './target.js';
 
-export interface FileTargetConfig {
-  name: string;
-  path: string;
-}
+/** The deliver.yml fields of a `file` target, as parsed by internal/delivery/config.ts (without `type`). */
+export type FileTargetConfig = Omit<Extract<TargetConfig, { type: 'file' }>, 'type'>;
 
 export class FileTarget implements DeliveryTarget {
   readonly name: string;
   readonly healthName: string;
   private readonly root: string;
   private readonly log: Logger;
+  private readonly madeDirs = new Set<string>();
 
   constructor(cfg: FileTargetConfig, log: Logger) {
     this.name = cfg.name;
@@ -50,12 +50,19 @@ export class FileTarget implements DeliveryTarget {
     const temp = path.join(dir, `.${path.basename(dest).slice(0, 120)}.${randomUUID()}.part`);
     const counter = new HashingCounter(req.size);
     try {
-      await mkdir(dir, { recursive: true, mode: 0o755 });
+      // Folders made before are not made again (a recursive mkdir of an existing folder costs two calls); one that
+      // vanished makes this attempt fail and is made again by the retry.
+      if (!this.madeDirs.has(dir)) {
+        await mkdir(dir, { recursive: true, mode: 0o755 });
+        if (this.madeDirs.size >= 1024) this.madeDirs.clear();
+        this.madeDirs.add(dir);
+      }
       await pipeline(req.body, counter, createWriteStream(temp, { flags: 'w', mode: 0o644 }));
       const written = (await stat(temp)).size;
       if (written !== req.size) throw new SizeMismatchError(req.size, written, 'the written file has');
       await rename(temp, dest);
     } catch (err) {
+      this.madeDirs.delete(dir);
       req.body.destroy();
       await unlink(temp).catch(() => undefined);
       this.log.warn({ location: dest, err: (err as Error).message }, 'file delivery failed');

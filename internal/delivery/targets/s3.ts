@@ -1,6 +1,7 @@
 // Delivery to an S3 bucket (dex-pipeline.md §4.3, decisions.md): a streamed, multipart-capable upload of the
 // body with the manifest as object metadata; the object's size is checked with HeadObject afterwards.
 import { AbortMultipartUploadCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { TargetConfig } from '../config.js';
 import { Upload } from '@aws-sdk/lib-storage';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../logging/logger.js';
@@ -15,14 +16,8 @@ const MiB = 1024 * 1024;
 export const S3_PART_SIZE = 8 * MiB;
 const S3_QUEUE_SIZE = 2;
 
-export interface S3TargetConfig {
-  name: string;
-  bucket_name: string;
-  access_key_id?: string;
-  secret_access_key?: string;
-  endpoint?: string;
-  region?: string;
-}
+/** The deliver.yml fields of a `s3` target, as parsed by internal/delivery/config.ts (without `type`). */
+export type S3TargetConfig = Omit<Extract<TargetConfig, { type: 's3' }>, 'type'>;
 
 export function s3ClientConfig(cfg: S3TargetConfig): S3ClientConfig {
   const config: S3ClientConfig = { region: cfg.region || 'us-east-1' };
