@@ -33,11 +33,6 @@ export class Router {
     return { key, group };
   }
 
-  /** Target names of the upload's group, in order (start-up redelivery). */
-  targetsFor(manifest: Manifest): string[] {
-    return this.designations(manifest).group.map((d) => d.name);
-  }
-
   /** One FileReady per designation; a path that cannot be computed (bad ingest timestamp) throws. */
   events(uploadId: string, manifest: Manifest): FileReady[] {
     const { group } = this.designations(manifest);

@@ -21,7 +21,7 @@ import { deliveryHooks } from '../delivery/hooks.js';
 import { redeliverPending } from '../delivery/redeliver.js';
 import { Router } from '../delivery/router.js';
 import { UploadSource } from '../delivery/source.js';
-import { createTargets } from '../delivery/targets/index.js';
+import { closeTargets, createTargets } from '../delivery/targets/index.js';
 import { DeliveryWorker } from '../delivery/worker.js';
 import { buildEventBus, type EventBus, type EventBusOptions } from '../events/select.js';
 import type { HealthCheck } from '../health/check.js';
@@ -115,7 +115,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     redeliver: () => redeliverPending({ store, source, router, bus, reportsFolder: config.reports.localReportsFolder, log }),
     async close() {
       await reportSinks.close();
-      await Promise.all([...targets.values()].map((t) => t.close?.()));
+      await closeTargets(targets);
     },
   };
 }
