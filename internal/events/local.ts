@@ -72,6 +72,7 @@ export class MemoryBus implements EventPublisher {
   private busy = 0;
   private delayed = 0;
   private idleWaiters: Array<() => void> = [];
+  private notBusyWaiters: Array<() => void> = [];
   private readonly backoff: (attempt: number) => number;
 
   constructor(private readonly opts: MemoryBusOptions) {
@@ -112,6 +113,7 @@ export class MemoryBus implements EventPublisher {
         await this.failed(e, err as Error);
       } finally {
         this.busy--;
+        if (this.busy === 0) for (const w of this.notBusyWaiters.splice(0)) w();
         this.checkIdle();
       }
     }
@@ -151,6 +153,12 @@ export class MemoryBus implements EventPublisher {
   idle(): Promise<void> {
     if (this.busy === 0 && this.delayed === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Resolves when no attempt is running (after stop(), none starts again; waiting retries are abandoned). */
+  notBusy(): Promise<void> {
+    if (this.busy === 0) return Promise.resolve();
+    return new Promise((resolve) => this.notBusyWaiters.push(resolve));
   }
 
   stop(): void {

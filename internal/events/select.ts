@@ -98,7 +98,13 @@ export async function buildEventBus(config: Config, log: Logger, opts: EventBusO
     },
     async close() {
       memory?.stop();
-      await Promise.all([subscriber?.close(graceMs), remote?.close(graceMs)]);
+      // Running deliveries may finish (and write their reports) within the grace period; an attempt cut short has no
+      // SUCCESS report, so the next start delivers it again.
+      await Promise.all([
+        memory ? Promise.race([memory.notBusy(), new Promise((r) => setTimeout(r, graceMs).unref())]) : undefined,
+        subscriber?.close(graceMs),
+        remote?.close(graceMs),
+      ]);
     },
   };
 }
