@@ -2,6 +2,7 @@ import type { ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver } 
 import type { ServiceBusSubscriberConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { closeQuietly, createServiceBusClient } from '../servicebus/client.js';
+import { sleep } from '../retry/sleep.js';
 import { LinkHealth } from '../servicebus/link-health.js';
 import { decodeFileReady, type FileReady } from './event.js';
 import type { EventConsumer } from './local.js';
@@ -173,29 +174,22 @@ export class ServiceBusSubscriber {
   }
 
   /** Waits between attempts; resolves false when shutdown cuts the wait short. */
-  private retryWait(ms: number): Promise<boolean> {
-    if (this.stopped) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        this.retryWaits.delete(cancel);
-        resolve(ok);
-      };
-      const cancel = () => done(false);
-      const timer = setTimeout(() => done(true), ms);
-      this.retryWaits.add(cancel);
-    });
+  private async retryWait(ms: number): Promise<boolean> {
+    if (this.stopped) return false;
+    const wait = sleep(ms);
+    this.retryWaits.add(wait.cancel);
+    try {
+      return await wait.done;
+    } finally {
+      this.retryWaits.delete(wait.cancel);
+    }
   }
 
   /** The receive loop's wait after an error; close() cuts it short. */
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.endPause = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+  private async pause(ms: number): Promise<void> {
+    const wait = sleep(ms);
+    this.endPause = wait.cancel;
+    await wait.done;
   }
 
   /** Resolves when no message is being processed or waiting for its next attempt. */

@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/logger.js';
+import { sleep } from './sleep.js';
 
 export const MAX_PENDING = 10_000;
 export const MIN_BACKOFF_MS = 1_000;
@@ -132,14 +133,9 @@ export class RetryQueue<T> {
         this.inFlightBatch = null;
         this.lastError = err as Error;
         this.opts.log.warn({ ...this.opts.labels, err, retryInMs: backoff, pending: this.queue.length }, this.opts.messages.retrying);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, backoff);
-          timer.unref();
-          this.wakeUp = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        const wait = sleep(backoff, { unref: true });
+        this.wakeUp = wait.cancel;
+        await wait.done;
         this.wakeUp = null;
         backoff = Math.min(backoff * 2, max);
       }

@@ -3,6 +3,7 @@ import type { ServiceBusSenderConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { closeQuietly, createServiceBusClient } from './client.js';
 import { LinkHealth } from './link-health.js';
+import { sleep } from '../retry/sleep.js';
 
 const OPEN_RETRY_MIN_MS = 1_000;
 const OPEN_RETRY_MAX_MS = 60_000;
@@ -49,14 +50,9 @@ export class ServiceBusEntitySender {
         if (this.closed || this.health.isUp) return;
         this.health.down(err);
         this.log.warn({ err, retryInMs: wait }, 'Service Bus sender link not open yet; retrying');
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait);
-          timer.unref();
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        const pause = sleep(wait, { unref: true });
+        this.wake = pause.cancel;
+        await pause.done;
         this.wake = null;
         wait = Math.min(wait * 2, OPEN_RETRY_MAX_MS);
       }
