@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ManifestNotFoundError, type ManifestReader } from '../manifest/hooks.js';
 import type { Manifest } from '../manifest/validate.js';
-import { isInfoUpdater, NotFoundError, type DataStore } from '../storage/store.js';
+import { isInfoUpdater, isLocalFiles, NotFoundError, type DataStore } from '../storage/store.js';
 
 /** What delivery reads from: the finished upload's bytes, its size and sha256, and its stored (hydrated) manifest. */
 export interface DeliverySource {
@@ -13,6 +13,8 @@ export interface DeliverySource {
   manifest(id: string): Promise<Manifest>;
   /** The stored bytes, with the upload's sha256 when it is known already. */
   open(id: string): Promise<{ body: Readable; size: number; sha256?: string }>;
+  /** Where the stored bytes are on this machine, when they are in a local file (copied by path); else undefined. */
+  localFile?(id: string): Promise<{ file: string; size: number; sha256?: string } | undefined>;
   /** The upload's sha256, computed once by streaming the stored bytes and kept in its info. */
   sha256(id: string): Promise<string>;
   /**
@@ -33,6 +35,8 @@ export class UploadSource implements DeliverySource {
     private readonly manifests: ManifestReader,
     /** The folder the data lives in, for the health check. */
     private readonly folder: string,
+    /** Hashes local files off the event loop; without it they are streamed through a hash here. */
+    private readonly hasher?: (file: string) => Promise<{ bytes: number; sha256: string }>,
   ) {}
 
   manifest(id: string): Promise<Manifest> {
@@ -67,10 +71,17 @@ export class UploadSource implements DeliverySource {
   }
 
   private async computeSha256(id: string): Promise<string> {
-    const { upload } = await this.finished(id);
-    const hash = createHash('sha256');
-    await pipeline(await upload.read!(), hash);
-    const hex = hash.digest('hex');
+    const { upload, info } = await this.finished(id);
+    let hex: string;
+    if (this.hasher && isLocalFiles(this.store)) {
+      const r = await this.hasher(this.store.localPath(id));
+      if (r.bytes !== info.Size) throw new Error(`upload ${id} has ${r.bytes} bytes stored, its info says ${info.Size}`);
+      hex = r.sha256;
+    } else {
+      const hash = createHash('sha256');
+      await pipeline(await upload.read!(), hash);
+      hex = hash.digest('hex');
+    }
     if (isInfoUpdater(this.store)) await this.store.updateInfo(id, { Sha256: hex });
     return hex;
   }
@@ -80,6 +91,13 @@ export class UploadSource implements DeliverySource {
     // A hash being computed right now is waited for, so that this delivery is checked against it.
     const sha256 = info.Sha256 ?? (await this.hashing.get(id));
     return { body: await upload.read!(), size: info.Size, sha256 };
+  }
+
+  async localFile(id: string): Promise<{ file: string; size: number; sha256?: string } | undefined> {
+    if (!isLocalFiles(this.store)) return undefined;
+    const { info } = await this.finished(id);
+    const sha256 = info.Sha256 ?? (await this.hashing.get(id));
+    return { file: this.store.localPath(id), size: info.Size, sha256 };
   }
 
   async recordSha256(id: string, hex: string): Promise<string> {

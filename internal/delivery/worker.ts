@@ -31,14 +31,7 @@ export class DeliveryWorker {
       const target = this.opts.targets.get(e.deliver_target);
       if (!target) throw new Error(`failed to get destination for file delivery ${describe(e)}`);
       const stored = await this.opts.source.manifest(e.upload_id);
-      const { body, size, sha256: known } = await this.opts.source.open(e.upload_id);
-      if (known) content.sha256 = known;
-      let result;
-      try {
-        result = await target.deliver({ path: e.path, size, body, metadata: stored });
-      } finally {
-        body.destroy();
-      }
+      const { result, size, known } = await this.send(e.upload_id, target, e.path, stored, (k) => (content.sha256 = k));
       // The first delivery of an upload hashes what it streams from the store and keeps that as the upload's sha256;
       // every other delivery is checked against it.
       const sha256 = known ?? (await this.opts.source.recordSha256(e.upload_id, result.sha256));
@@ -59,6 +52,23 @@ export class DeliveryWorker {
       throw err;
     }
   };
+
+  /** A local file goes by path to a target that can copy one; anything else is streamed. */
+  private async send(id: string, target: DeliveryTarget, path: string, metadata: Manifest, knownSha256: (hex: string) => void) {
+    const local = target.deliverFile ? await this.opts.source.localFile?.(id) : undefined;
+    if (local && target.deliverFile) {
+      if (local.sha256) knownSha256(local.sha256);
+      const result = await target.deliverFile({ path, size: local.size, file: local.file, metadata });
+      return { result, size: local.size, known: local.sha256 };
+    }
+    const { body, size, sha256: known } = await this.opts.source.open(id);
+    if (known) knownSha256(known);
+    try {
+      return { result: await target.deliver({ path, size, body, metadata }), size, known };
+    } finally {
+      body.destroy();
+    }
+  }
 
   private report(e: FileReady, manifest: Manifest | null, content: Record<string, unknown>, start: Date, failure?: string): void {
     this.opts.reports.publish(

@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { appendFile } from '../fsutil/fast-fs.js';
+import { appendText, type TextAppender } from '../fsutil/fast-fs.js';
 import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import type { FileReady } from './event.js';
@@ -18,23 +18,26 @@ const SAFE_ID = /^[0-9a-f-]{36}$/;
 /** Appends one JSON line per event to `<folder>/<upload_id>_FileReady` (local mode's record of what was published). */
 export class FileEventPublisher implements EventPublisher {
   readonly name = 'file';
-  constructor(private readonly folder: string) {}
+  constructor(
+    private readonly folder: string,
+    private readonly appendFile: TextAppender = appendText,
+  ) {}
 
   async publish(e: FileReady): Promise<void> {
-    await appendLine(this.folder, e);
+    await appendLine(this.folder, e, this.appendFile);
   }
 }
 
 /** Folders known to exist: one mkdir per folder, not one per event (made again if one vanishes). */
 const madeFolders = new Set<string>();
 
-async function appendLine(folder: string, e: FileReady): Promise<void> {
+async function appendLine(folder: string, e: FileReady, appendFile: TextAppender = appendText): Promise<void> {
   if (!SAFE_ID.test(e.upload_id)) throw new Error(`refusing event for id ${JSON.stringify(e.upload_id)}`);
   const file = path.join(folder, `${e.upload_id}_${e.type}`);
   const line = `${JSON.stringify(e)}\n`;
   if (madeFolders.has(folder)) {
     try {
-      await appendFile(file, line, { mode: 0o644 });
+      await appendFile(file, line, 0o644);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -43,7 +46,7 @@ async function appendLine(folder: string, e: FileReady): Promise<void> {
   }
   await mkdir(folder, { recursive: true, mode: 0o750 });
   madeFolders.add(folder);
-  await appendFile(file, line, { mode: 0o644 });
+  await appendFile(file, line, 0o644);
 }
 
 export interface MemoryBusOptions {

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import type { HealthCheck } from '../health/check.js';
 import type { Logger } from '../logging/logger.js';
 import type { FileReady } from './event.js';
+import type { TextAppender } from '../fsutil/fast-fs.js';
 import { defaultBackoff, FileEventPublisher, MemoryBus, type EventConsumer } from './local.js';
 // The Service Bus modules are loaded only when configured: the SDK costs about 25 MiB of memory.
 
@@ -26,6 +27,8 @@ export interface EventBusOptions {
   closeGraceMs?: number;
   /** How long one Service Bus receive call waits for messages (default 5 s); tests shorten it. */
   receiveWaitMs?: number;
+  /** Writes the event files (default: libuv's thread pool). */
+  appendFile?: TextAppender;
 }
 
 /**
@@ -56,7 +59,7 @@ export async function buildEventBus(config: Config, log: Logger, opts: EventBusO
         receiveWaitMs: opts.receiveWaitMs,
       })
     : null;
-  const file = remote ? null : new FileEventPublisher(folder);
+  const file = remote ? null : new FileEventPublisher(folder, opts.appendFile);
   // The memory channel exists whenever events are published locally, or when nothing else would feed the workers.
   const memory =
     remote && subscriber

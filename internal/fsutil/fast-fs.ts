@@ -6,6 +6,10 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 
 export const appendFile = promisify(fs.appendFile);
+
+/** Appends text to a file, creating it with `mode`: fast-fs's appendFile by default, or an I/O thread's. */
+export type TextAppender = (path: string, data: string, mode: number) => Promise<void>;
+export const appendText: TextAppender = (p, data, mode) => appendFile(p, data, { mode });
 export const writeFile = promisify(fs.writeFile);
 export const readFile = promisify(fs.readFile);
 export const openFd = promisify(fs.open);

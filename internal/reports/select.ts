@@ -3,6 +3,7 @@ import type { HealthCheck } from '../health/check.js';
 import type { Logger } from '../logging/logger.js';
 import type { ServiceBusReportSink } from './servicebus-sink.js';
 import { FileReportSink, type ReportSink } from './sinks.js';
+import type { TextAppender } from '../fsutil/fast-fs.js';
 
 export interface ReportSinks {
   /** In fan-out order: the file sink first (always), then any broker. */
@@ -17,8 +18,8 @@ export interface ReportSinks {
  * malformed connection string throws here (start-up error naming the variable); an unreachable broker does not: its
  * link opens in the background and the publisher's queue holds and retries the reports until it is back.
  */
-export async function buildReportSinks(config: Config, log: Logger): Promise<ReportSinks> {
-  const sinks: ReportSink[] = [new FileReportSink(config.reports.localReportsFolder)];
+export async function buildReportSinks(config: Config, log: Logger, appendFile?: TextAppender): Promise<ReportSinks> {
+  const sinks: ReportSink[] = [new FileReportSink(config.reports.localReportsFolder, appendFile)];
   const health: HealthCheck[] = [];
   const brokers: ServiceBusReportSink[] = [];
   const reporter = config.serviceBus.reporter;

@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { appendFile } from '../fsutil/fast-fs.js';
+import { appendText, type TextAppender } from '../fsutil/fast-fs.js';
 import path from 'node:path';
 import type { Report } from './report.js';
 
@@ -17,8 +17,6 @@ export interface ReportSink {
 }
 
 const SAFE_ID = /^[0-9a-f-]{36}$/;
-/** Appends running at once: enough to keep the thread pool busy without flooding it. */
-const PARALLEL_APPENDS = 8;
 
 /**
  * `<folder>/<upload_id>_<stage>`, one JSON line per report: the durable record, always on. Under load the publisher
@@ -34,7 +32,10 @@ export class FileReportSink implements ReportSink {
   readonly maxPending = 100_000;
   private ready: Promise<unknown> | null = null;
 
-  constructor(private readonly folder: string) {}
+  constructor(
+    private readonly folder: string,
+    private readonly appendFile: TextAppender = appendText,
+  ) {}
 
   private async ensureFolder(): Promise<void> {
     // A failed mkdir is not remembered: the retry must try again once the folder can be made.
@@ -52,7 +53,7 @@ export class FileReportSink implements ReportSink {
 
   private async append(file: string, text: string): Promise<void> {
     try {
-      await appendFile(file, text, { mode: 0o644 });
+      await this.appendFile(file, text, 0o644);
     } catch (err) {
       // The folder went away (cleaned while running): make it again on the retry.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.ready = null;
@@ -90,19 +91,17 @@ export class FileReportSink implements ReportSink {
       return { failed: reports.filter((r) => !refused.includes(r)), error: err };
     }
     const failed = new Set<Report>();
-    const pending = [...groups];
-    const worker = async () => {
-      for (let next = pending.shift(); next; next = pending.shift()) {
-        const [file, lines] = next;
+    // All files at once: the I/O thread takes them as one batch (a batch holds at most 256 reports).
+    await Promise.all(
+      [...groups].map(async ([file, lines]) => {
         try {
           await this.append(file, lines.map((r) => `${JSON.stringify(r)}\n`).join(''));
         } catch (err) {
           error ??= err;
           for (const r of lines) failed.add(r);
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_APPENDS, pending.length) }, worker));
+      }),
+    );
     return { failed: reports.filter((r) => failed.has(r)), error: failed.size > 0 || refused.length > 0 ? error : undefined };
   }
 }

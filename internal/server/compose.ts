@@ -25,6 +25,7 @@ import { closeTargets, createTargets } from '../delivery/targets/index.js';
 import { DeliveryWorker } from '../delivery/worker.js';
 import { buildEventBus, type EventBus, type EventBusOptions } from '../events/select.js';
 import type { HealthCheck } from '../health/check.js';
+import { IoThread } from '../fsutil/io-thread.js';
 
 export interface Server {
   app: FastifyInstance;
@@ -54,7 +55,11 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const build = loadBuildInfo();
   const configs = new ConfigCache(new LocalFolderLoader(config.manifest.uploadConfigPath));
   await mkdir(config.reports.localReportsFolder, { recursive: true });
-  const reportSinks = await buildReportSinks(config, log);
+  // Report and event lines, and copies to file targets (read, sha256, write), are done by two threads of our own
+  // at a lower priority than the requests: uploads come first, the pipeline catches up when the CPU is free.
+  const background = new IoThread({ threads: 2, niceIncrement: 10 });
+  const backgroundAppend = background.append.bind(background);
+  const reportSinks = await buildReportSinks(config, log, backgroundAppend);
   const reports = new ReportPublisher(reportSinks.sinks, log);
   const reporter = new UploadReporter({ publisher: reports, cache: configs, version: reportVersion(build), log });
   if (config.manifest.validation) {
@@ -70,10 +75,10 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   // whose workers copy it from the `upload` source.
   const delivery = await loadDeliveryConfig(config.delivery.configFile);
   for (const warning of delivery.warnings) log.warn({ file: config.delivery.configFile }, warning);
-  const targets = await createTargets(delivery.targets, log);
-  const source = new UploadSource(store, manifests, storeDir);
+  const targets = await createTargets(delivery.targets, log, background);
+  const source = new UploadSource(store, manifests, storeDir, (file) => background.hash(file));
   const router = new Router(delivery);
-  const bus = await buildEventBus(config, log, options.eventBus);
+  const bus = await buildEventBus(config, log, { appendFile: backgroundAppend, ...options.eventBus });
   bus.subscribe(new DeliveryWorker({ source, targets, reports, version: reportVersion(build), log }).process);
   hooks.add(deliveryHooks({ source, router, bus, log }));
   for (const h of hookProviders) hooks.add(h);
@@ -116,6 +121,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     async close() {
       await reportSinks.close();
       await closeTargets(targets);
+      await background.close();
     },
   };
 }

@@ -88,6 +88,11 @@ export interface InfoUpdater {
   updateInfo(id: string, patch: Partial<UploadInfo>): Promise<void>;
 }
 
+export interface LocalFiles {
+  /** Where the upload's bytes are on this machine's file system (copied by path, without streaming them). */
+  localPath(id: string): string;
+}
+
 export class NotFoundError extends Error {
   constructor(id: string) {
     super(`upload ${id} not found`);
@@ -111,4 +116,5 @@ export const isLengthDeclarer = (s: unknown): s is LengthDeclarer =>
 export const isChunkStager = (s: unknown): s is ChunkStager =>
   typeof (s as ChunkStager).stageChunk === 'function';
 export const isLister = (s: unknown): s is Lister => typeof (s as Lister).list === 'function';
+export const isLocalFiles = (s: unknown): s is LocalFiles => typeof (s as LocalFiles).localPath === 'function';
 export const isInfoUpdater = (s: unknown): s is InfoUpdater => typeof (s as InfoUpdater).updateInfo === 'function';

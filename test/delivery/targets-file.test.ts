@@ -6,6 +6,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FileTarget } from '../../internal/delivery/targets/file.js';
+import { IoThread } from '../../internal/fsutil/io-thread.js';
 import { captureLogger, digestOf, failingStream, generatedStream, MiB, requestFor, sha256 } from '../helpers/delivery.js';
 
 /** Every file under `dir`, relative, sorted (temporary `.part` files included). */
@@ -124,5 +125,33 @@ describe('file delivery target', () => {
     await blocked.deliver(requestFor('a/b.txt', 'x'));
     await blocked.health();
     assert.equal(await readFile(path.join(blockedRoot, 'a/b.txt'), 'utf8'), 'x');
+  });
+
+  describe('deliverFile: a local file copied by path', () => {
+    let copier: IoThread;
+    before(() => {
+      copier = new IoThread();
+    });
+    after(async () => {
+      await copier.close();
+    });
+
+    for (const withCopier of [true, false]) {
+      const how = withCopier ? 'on the copier thread' : 'streamed (no copier)';
+      it(`copies it with its sha256, or refuses a wrong size and keeps the previous copy: ${how}`, async () => {
+        const t = new FileTarget({ name: 'edav', path: root }, logs.log, withCopier ? copier : undefined);
+        const src = path.join(base, `local-${withCopier}.bin`);
+        const data = Buffer.alloc(2 * MiB + 5, withCopier ? 7 : 9);
+        await writeFile(src, data);
+        const p = `local/${withCopier}/copy.bin`;
+        const res = await t.deliverFile({ path: p, size: data.length, file: src, metadata: {} });
+        assert.deepEqual(res, { location: path.join(root, p), sha256: sha256(data), bytes: data.length });
+        assert.ok((await readFile(res.location)).equals(data));
+        await assert.rejects(t.deliverFile({ path: p, size: 3, file: src, metadata: {} }), /failed to write file .*copy\.bin: size mismatch: expected 3 bytes/);
+        await assert.rejects(t.deliverFile({ path: '../escape', size: 3, file: src, metadata: {} }), /refusing delivery path/);
+        assert.deepEqual(await listAll(path.join(root, 'local', String(withCopier))), ['copy.bin'], 'no temporary file left');
+        assert.ok((await readFile(res.location)).equals(data), 'the previous copy is kept');
+      });
+    }
   });
 });

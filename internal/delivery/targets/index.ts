@@ -3,15 +3,16 @@ import type { Logger } from '../../logging/logger.js';
 import type { TargetConfig } from '../config.js';
 import { FileTarget } from './file.js';
 import type { DeliveryTarget } from './target.js';
+import type { IoThread } from '../../fsutil/io-thread.js';
 
 /**
  * One target. The cloud SDKs are loaded only when a target of their type is configured: each costs about 20 MiB of
  * memory, which a server with file targets only should not pay.
  */
-export async function createTarget(cfg: TargetConfig, log: Logger): Promise<DeliveryTarget> {
+export async function createTarget(cfg: TargetConfig, log: Logger, copier?: IoThread): Promise<DeliveryTarget> {
   switch (cfg.type) {
     case 'file':
-      return new FileTarget(cfg, log);
+      return new FileTarget(cfg, log, copier);
     case 's3':
       return new (await import('./s3.js')).S3Target(cfg, log);
     case 'az-blob':
@@ -27,10 +28,10 @@ export async function createTarget(cfg: TargetConfig, log: Logger): Promise<Deli
  * Every configured target, keyed by name, ready for use: file targets have their folders created here, so a
  * fresh install's /health is UP (decisions.md).
  */
-export async function createTargets(configs: Map<string, TargetConfig>, log: Logger): Promise<Map<string, DeliveryTarget>> {
+export async function createTargets(configs: Map<string, TargetConfig>, log: Logger, copier?: IoThread): Promise<Map<string, DeliveryTarget>> {
   const targets = new Map<string, DeliveryTarget>();
   for (const [name, cfg] of configs) {
-    const target = await createTarget(cfg, log);
+    const target = await createTarget(cfg, log, copier);
     // A folder that cannot be made now (an unmounted share) must not stop uploads: /health shows the target DOWN
     // and each delivery tries again.
     if (target instanceof FileTarget) {

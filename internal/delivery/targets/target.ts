@@ -12,6 +12,11 @@ export interface DeliveryRequest {
   metadata: Record<string, string>;
 }
 
+/** The same, for a source whose bytes are in a local file: the target may copy it by path. */
+export interface FileDeliveryRequest extends Omit<DeliveryRequest, 'body'> {
+  file: string;
+}
+
 export interface DeliveryResult {
   /** dex-pipeline.md §4.3 / decisions.md: the joined path, `<endpoint>/<bucket>/<key>`, or the blob URL. */
   location: string;
@@ -26,6 +31,8 @@ export interface DeliveryTarget {
   readonly healthName: string;
   /** Streams the body to the destination; throws with a clear message on any failure or size mismatch. */
   deliver(req: DeliveryRequest): Promise<DeliveryResult>;
+  /** Optional: copies a local file without streaming it through the event loop (hashing and checks as deliver). */
+  deliverFile?(req: FileDeliveryRequest): Promise<DeliveryResult>;
   /** Resolves when the destination is reachable; throws with the issue otherwise. */
   health(): Promise<void>;
   close?(): Promise<void>;

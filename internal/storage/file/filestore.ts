@@ -12,6 +12,7 @@ import {
   type Concater,
   type DataStore,
   type InfoUpdater,
+  type LocalFiles,
   type LengthDeclarer,
   type Lister,
   type NewUpload,
@@ -33,7 +34,9 @@ export interface FileStoreOptions {
 // Ids are server-generated, but a store never trusts its caller with a path.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 // Small buffers keep memory flat and let writes follow the socket closely (1 MiB ones cost CPU and GC).
-const WRITE_HWM = 16 * 1024;
+const WRITE_HWM = Number(process.env.WHWM ?? 16 * 1024);
+// Whole finished uploads are read back (hashing, delivery) in large chunks: 64 times fewer reads than 16 KiB.
+const READ_HWM = 1024 * 1024;
 const CACHE_LIMIT = 10_000;
 
 interface CachedState {
@@ -47,7 +50,7 @@ interface CachedState {
  * tusd-compatible file store: `<dir>/<id>` holds the bytes, `<dir>/<id>.info` the JSON state. The offset is the
  * data file's size, so it can never run ahead of what is really stored, whatever happens to the process.
  */
-export class FileStore implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater {
+export class FileStore implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, LocalFiles {
   readonly healthName = 'File Storage';
   private readonly dir: string;
   // This process is the only writer of its store (uploads are locked while written), so the parsed info and the
@@ -80,6 +83,10 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
     const p = path.join(this.dir, id + suffix);
     if (path.dirname(p) !== this.dir) throw new NotFoundError(id);
     return p;
+  }
+
+  localPath(id: string): string {
+    return this.file(id);
   }
 
   async create(u: NewUpload): Promise<Upload> {
@@ -249,8 +256,10 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
 
   /** Opens the data now (not lazily), so the stream keeps working even if the upload is removed meanwhile. */
   async read(id: string): Promise<Readable> {
+    const { Offset } = await this.currentInfo(id);
     const fd = await openFd(this.file(id), 'r');
-    return createReadStream('', { fd, highWaterMark: WRITE_HWM });
+    // Each read allocates a buffer of the whole high-water mark, so a small upload gets a small one.
+    return createReadStream('', { fd, highWaterMark: Math.max(1024, Math.min(READ_HWM, Offset)) });
   }
 }
 

@@ -1,0 +1,133 @@
+import { Piscina } from 'piscina';
+import type { CopyResult, IoOp, IoResult } from './io-ops.js';
+
+export type { CopyResult, IoOp } from './io-ops.js';
+
+/** An operation an I/O thread could not carry out, with the file system's error code (ENOENT, EEXIST …). */
+export class IoError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = 'IoError';
+  }
+}
+
+export interface IoThreadOptions {
+  /** Threads (default 1). */
+  threads?: number;
+  /** Added to the threads' nice value (0 = the event loop's priority): background work yields the CPU to requests. */
+  niceIncrement?: number;
+  /** Small operations sent in one task at most (default 256). Copies always travel alone. */
+  maxBatch?: number;
+}
+
+// Each thread is a V8 isolate of its own: small heaps keep the process's memory flat (the work holds only strings
+// of a batch and one copy buffer).
+const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 };
+
+interface Pending {
+  op: IoOp;
+  resolve: (r: CopyResult | undefined) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Threads of our own for whole-file work: report and event lines, and copies to file targets. Operations asked for
+ * in the same turn of the event loop travel as one batch and run there with synchronous calls. On this kind of
+ * machine every hand-off to libuv's thread pool costs a thread wake-up, and appending a line through `fs.appendFile`
+ * costs three (open, write, close); here a whole batch costs one. The event loop itself never blocks.
+ */
+export class IoThread {
+  private readonly pool: Piscina<IoOp[], IoResult[]>;
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private draining: Promise<void> | null = null;
+  private readonly maxBatch: number;
+
+  constructor(opts: IoThreadOptions = {}) {
+    this.maxBatch = opts.maxBatch ?? 256;
+    const threads = opts.threads ?? 1;
+    this.pool = new Piscina({
+      filename: new URL('./io-thread-worker.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      niceIncrement: opts.niceIncrement ?? 0,
+      atomics: 'disabled',
+      resourceLimits: RESOURCE_LIMITS,
+    });
+  }
+
+  /** Appends `data` to `path`, creating it with `mode`. */
+  async append(path: string, data: string, mode: number): Promise<void> {
+    await this.run({ op: 'append', path, data, mode });
+  }
+
+  /** See the `copy` operation: a hashed, size-checked copy that appears at `to` only when complete. */
+  async copy(from: string, temp: string, to: string, size: number, mode: number): Promise<CopyResult> {
+    return (await this.run({ op: 'copy', from, temp, to, size, mode }))!;
+  }
+
+  /** The sha256 of a whole file, and its size. */
+  async hash(path: string): Promise<CopyResult> {
+    return (await this.run({ op: 'hash', path }))!;
+  }
+
+  private run(op: IoOp): Promise<CopyResult | undefined> {
+    return new Promise((resolve, reject) => {
+      // A copy or a hash may take seconds: batched with lines, it would hold them back.
+      if (op.op === 'copy' || op.op === 'hash') {
+        void this.send([{ op, resolve, reject }]);
+        return;
+      }
+      this.queue.push({ op, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.draining) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.drain();
+    });
+  }
+
+  /**
+   * One batch of small operations in flight at a time, so that they happen in the order they were asked for (lines
+   * appended to one file stay in order even with several threads); what is asked meanwhile forms the next batch.
+   */
+  private drain(): Promise<void> {
+    this.draining ??= (async () => {
+      while (this.queue.length > 0) await this.send(this.queue.splice(0, this.maxBatch));
+    })().finally(() => {
+      this.draining = null;
+      if (this.queue.length > 0) this.schedule();
+    });
+    return this.draining;
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
+    let results: IoResult[];
+    try {
+      results = await this.pool.run(batch.map((p) => p.op));
+    } catch (err) {
+      for (const p of batch) p.reject(err as Error);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const r = results[i]!;
+      if ('error' in r) p.reject(new IoError(r.error.message, r.error.code));
+      else p.resolve(r.value);
+    });
+  }
+
+  /** Lets queued operations finish, then stops the threads. */
+  async close(): Promise<void> {
+    await this.drain();
+    await this.pool.close();
+  }
+}
