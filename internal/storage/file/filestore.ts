@@ -34,7 +34,7 @@ export interface FileStoreOptions {
 // Ids are server-generated, but a store never trusts its caller with a path.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 // Small buffers keep memory flat and let writes follow the socket closely (1 MiB ones cost CPU and GC).
-const WRITE_HWM = Number(process.env.WHWM ?? 16 * 1024);
+const WRITE_HWM = 16 * 1024;
 // Whole finished uploads are read back (hashing, delivery) in large chunks: 64 times fewer reads than 16 KiB.
 const READ_HWM = 1024 * 1024;
 const CACHE_LIMIT = 10_000;
