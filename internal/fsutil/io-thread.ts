@@ -1,5 +1,6 @@
 import { Piscina } from 'piscina';
 import type { CopyResult, IoOp, IoResult } from './io-ops.js';
+import type { BackgroundGate } from './foreground.js';
 
 export type { CopyResult, IoOp } from './io-ops.js';
 
@@ -21,6 +22,8 @@ export interface IoThreadOptions {
   niceIncrement?: number;
   /** Small operations sent in one task at most (default 256). Copies always travel alone. */
   maxBatch?: number;
+  /** Asked before each task: background threads wait for a quiet moment of the upload API. */
+  gate?: BackgroundGate;
 }
 
 // Each thread is a V8 isolate of its own: small heaps keep the process's memory flat (the work holds only strings
@@ -43,11 +46,16 @@ export class IoThread {
   private readonly pool: Piscina<IoOp[], IoResult[]>;
   private queue: Pending[] = [];
   private scheduled = false;
+  private closing = false;
+  private markClosed!: () => void;
+  private readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
   private draining: Promise<void> | null = null;
   private readonly maxBatch: number;
+  private readonly gate: BackgroundGate | undefined;
 
   constructor(opts: IoThreadOptions = {}) {
     this.maxBatch = opts.maxBatch ?? 256;
+    this.gate = opts.gate;
     const threads = opts.threads ?? 1;
     this.pool = new Piscina({
       filename: new URL('./io-thread-worker.js', import.meta.url).href,
@@ -79,7 +87,7 @@ export class IoThread {
     return new Promise((resolve, reject) => {
       // A copy or a hash may take seconds: batched with lines, it would hold them back.
       if (op.op === 'copy' || op.op === 'hash') {
-        void this.send([{ op, resolve, reject }]);
+        void this.settle().then(() => this.send([{ op, resolve, reject }]));
         return;
       }
       this.queue.push({ op, resolve, reject });
@@ -102,12 +110,18 @@ export class IoThread {
    */
   private drain(): Promise<void> {
     this.draining ??= (async () => {
+      await this.settle();
       while (this.queue.length > 0) await this.send(this.queue.splice(0, this.maxBatch));
     })().finally(() => {
       this.draining = null;
       if (this.queue.length > 0) this.schedule();
     });
     return this.draining;
+  }
+
+  /** Waits for the gate, unless closing (which also cuts short a wait under way). */
+  private async settle(): Promise<void> {
+    if (this.gate && !this.closing) await Promise.race([this.gate.settle(), this.closed]);
   }
 
   private async send(batch: Pending[]): Promise<void> {
@@ -127,6 +141,8 @@ export class IoThread {
 
   /** Lets queued operations finish, then stops the threads. */
   async close(): Promise<void> {
+    this.closing = true;
+    this.markClosed();
     await this.drain();
     await this.pool.close();
   }

@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import type { Config } from '../config/config.js';
 import { healthPlugin, type HealthCheck } from '../health/plugin.js';
 import { tusBadUrl, tusMethodNotAllowed, tusPlugin } from '../tus/plugin.js';
@@ -16,6 +17,8 @@ export interface AppParts {
   store: DataStore;
   healthChecks: HealthCheck[];
   route: RoutePluginOptions;
+  /** Open tus requests, for background work to wait for a quiet moment. */
+  activity?: { track(res: ServerResponse): void };
 }
 
 /** The upload API: one Fastify instance, one plugin per concern. */
@@ -54,6 +57,6 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
   app.register(healthPlugin, { checks: parts.healthChecks });
   app.register(infoPlugin, { store: parts.store, reportsFolder: parts.config.reports.localReportsFolder });
   app.register(routePlugin, parts.route);
-  app.register(tusPlugin, { core: parts.core });
+  app.register(tusPlugin, { core: parts.core, activity: parts.activity });
   return app;
 }

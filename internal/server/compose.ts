@@ -26,6 +26,7 @@ import { DeliveryWorker } from '../delivery/worker.js';
 import { buildEventBus, type EventBus, type EventBusOptions } from '../events/select.js';
 import type { HealthCheck } from '../health/check.js';
 import { IoThread } from '../fsutil/io-thread.js';
+import { ForegroundActivity } from '../fsutil/foreground.js';
 
 export interface Server {
   app: FastifyInstance;
@@ -55,9 +56,10 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const build = loadBuildInfo();
   const configs = new ConfigCache(new LocalFolderLoader(config.manifest.uploadConfigPath));
   await mkdir(config.reports.localReportsFolder, { recursive: true });
-  // Report and event lines, and copies to file targets (read, sha256, write), are done by two threads of our own
-  // at a lower priority than the requests: uploads come first, the pipeline catches up when the CPU is free.
-  const background = new IoThread({ threads: 2, niceIncrement: 10 });
+  // Report and event lines, and copies to file targets (read, sha256, write), are done by two threads of our own at a
+  // lower priority than the requests, and wait for a quiet moment of the upload API (at most 2 s): uploads come first.
+  const foreground = new ForegroundActivity();
+  const background = new IoThread({ threads: 2, niceIncrement: 10, gate: foreground });
   const backgroundAppend = background.append.bind(background);
   const reportSinks = await buildReportSinks(config, log, backgroundAppend);
   const reports = new ReportPublisher(reportSinks.sinks, log);
@@ -108,7 +110,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     { name: source.healthName, check: () => source.health() },
   ];
   const app = buildApp(
-    { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus } },
+    { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus }, activity: foreground },
     log,
   );
   return {
