@@ -10,6 +10,12 @@ export const appendFile = promisify(fs.appendFile);
 /** Appends text to a file, creating it with `mode`: fast-fs's appendFile by default, or an I/O thread's. */
 export type TextAppender = (path: string, data: string, mode: number) => Promise<void>;
 export const appendText: TextAppender = (p, data, mode) => appendFile(p, data, { mode });
+
+/** Writes whole files in order, stopping at the first failure (`exclusive`: fail with EEXIST if it exists). */
+export type FilesWriter = (files: { path: string; data: string; mode: number; exclusive?: boolean }[]) => Promise<void>;
+export const writeFilesInOrder: FilesWriter = async (files) => {
+  for (const f of files) await writeFile(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
+};
 export const writeFile = promisify(fs.writeFile);
 export const readFile = promisify(fs.readFile);
 export const openFd = promisify(fs.open);

@@ -3,6 +3,14 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 
+/** A whole file to write: `exclusive` fails with EEXIST when it exists, else it is replaced. */
+export interface FileToWrite {
+  path: string;
+  data: string;
+  mode: number;
+  exclusive?: boolean;
+}
+
 export type IoOp =
   /** Appends `data` (creating the file with `mode`). */
   | { op: 'append'; path: string; data: string; mode: number }
@@ -11,6 +19,8 @@ export type IoOp =
    * written, then renames `temp` to `to`; on any failure `temp` is removed and `to` is left untouched.
    */
   | { op: 'copy'; from: string; temp: string; to: string; size: number; mode: number }
+  /** Writes files one after the other, stopping at the first failure. */
+  | { op: 'write'; files: FileToWrite[] }
   /** Reads a file through, hashing it (sha256). */
   | { op: 'hash'; path: string };
 
@@ -89,6 +99,9 @@ export function runOp(o: IoOp): IoResult {
     switch (o.op) {
       case 'append':
         fs.appendFileSync(o.path, o.data, { mode: o.mode });
+        return {};
+      case 'write':
+        for (const f of o.files) fs.writeFileSync(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
         return {};
       case 'copy':
         return { value: copy(o) };

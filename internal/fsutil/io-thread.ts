@@ -1,8 +1,8 @@
 import { Piscina } from 'piscina';
-import type { CopyResult, IoOp, IoResult } from './io-ops.js';
+import type { CopyResult, FileToWrite, IoOp, IoResult } from './io-ops.js';
 import type { BackgroundGate } from './foreground.js';
 
-export type { CopyResult, IoOp } from './io-ops.js';
+export type { CopyResult, FileToWrite, IoOp } from './io-ops.js';
 
 /** An operation an I/O thread could not carry out, with the file system's error code (ENOENT, EEXIST …). */
 export class IoError extends Error {
@@ -71,6 +71,11 @@ export class IoThread {
   /** Appends `data` to `path`, creating it with `mode`. */
   async append(path: string, data: string, mode: number): Promise<void> {
     await this.run({ op: 'append', path, data, mode });
+  }
+
+  /** Writes whole files in order, stopping at the first that fails. */
+  async writeFiles(files: FileToWrite[]): Promise<void> {
+    await this.run({ op: 'write', files });
   }
 
   /** See the `copy` operation: a hashed, size-checked copy that appears at `to` only when complete. */

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from '../fsutil/fast-fs.js';
+import { readFile, writeFilesInOrder, type FilesWriter } from '../fsutil/fast-fs.js';
 import path from 'node:path';
 import { goTimeUTC } from '../clock/gotime.js';
 import type { Logger } from '../logging/logger.js';
@@ -38,11 +38,15 @@ export class FileManifestWriter implements ManifestWriter, ManifestReader {
   private readonly recent = new Map<string, Manifest>();
   private static readonly RECENT = 256;
 
-  constructor(private readonly dir: string) {}
+  /** `writeFiles`: how `.meta` is written (default: libuv's thread pool; the server uses an I/O thread). */
+  constructor(
+    private readonly dir: string,
+    private readonly writeFiles: FilesWriter = writeFilesInOrder,
+  ) {}
   async write(id: string, manifest: Manifest): Promise<void> {
     if (!SAFE_ID.test(id)) throw new Error(`refusing to write a manifest for id ${JSON.stringify(id)}`);
     const sorted = sortedManifest(manifest);
-    await writeFile(path.join(this.dir, `${id}.meta`), JSON.stringify(sorted), { mode: 0o644 });
+    await this.writeFiles([{ path: path.join(this.dir, `${id}.meta`), data: JSON.stringify(sorted), mode: 0o644 }]);
     this.recent.delete(id);
     this.recent.set(id, sorted);
     if (this.recent.size > FileManifestWriter.RECENT) this.recent.delete(this.recent.keys().next().value!);

@@ -58,6 +58,29 @@ describe('I/O thread', () => {
     assert.equal(await readFile(good, 'utf8'), 'a\nc\n');
   });
 
+  it('writes whole files in order, stopping at the first that fails (exclusive ones refuse an existing file)', async () => {
+    const a = path.join(dir, 'w-a');
+    const b = path.join(dir, 'w-b');
+    const c = path.join(dir, 'w-c');
+    await io.writeFiles([
+      { path: a, data: '', mode: 0o664, exclusive: true },
+      { path: b, data: '{"ID":"b"}', mode: 0o644, exclusive: true },
+    ]);
+    assert.equal(await readFile(a, 'utf8'), '');
+    assert.equal(await readFile(b, 'utf8'), '{"ID":"b"}');
+    await assert.rejects(
+      io.writeFiles([
+        { path: b, data: 'replaced', mode: 0o644 },
+        { path: a, data: 'not allowed', mode: 0o644, exclusive: true },
+        { path: c, data: 'never written', mode: 0o644 },
+      ]),
+      (e: IoError) => e.code === 'EEXIST',
+    );
+    assert.equal(await readFile(b, 'utf8'), 'replaced', 'a non-exclusive write replaces');
+    assert.equal(await readFile(a, 'utf8'), '', 'the exclusive write left the file alone');
+    await assert.rejects(stat(c), { code: 'ENOENT' }, 'nothing after the failure is written');
+  });
+
   it('copies a file with its sha256, through a temporary name that is gone afterwards', async () => {
     const src = path.join(dir, 'src.bin');
     const data = Buffer.alloc(3 * 1024 * 1024 + 17);

@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { closeFd, openFd, readFile, writeFile } from '../../fsutil/fast-fs.js';
+import { openFd, readFile, writeFile, writeFilesInOrder, type FilesWriter } from '../../fsutil/fast-fs.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -29,6 +29,8 @@ export interface FileStoreOptions {
   directory: string;
   /** Flush data to disk before a write is acknowledged. */
   fsync: boolean;
+  /** Writes the files of a new upload (default: libuv's thread pool; the server uses an I/O thread of its own). */
+  writeFiles?: FilesWriter;
 }
 
 // Ids are server-generated, but a store never trusts its caller with a path.
@@ -103,9 +105,11 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
       Storage: { Type: 'filestore', Path: this.file(u.id) },
       CreatedAt: Date.now(),
     };
-    await closeFd(await openFd(this.file(u.id), 'wx', 0o664));
     // A new `.info` needs no rename: until it is complete no response has named the upload.
-    await writeFile(this.file(u.id, '.info'), JSON.stringify(info), { flag: 'wx', mode: 0o644 });
+    await (this.opts.writeFiles ?? writeFilesInOrder)([
+      { path: this.file(u.id), data: '', mode: 0o664, exclusive: true },
+      { path: this.file(u.id, '.info'), data: JSON.stringify(info), mode: 0o644, exclusive: true },
+    ]);
     this.remember({ info, offset: 0 });
     return new FileUpload(this, u.id);
   }
