@@ -4,6 +4,8 @@
 // request path and the pipeline use these promisified callback versions instead.
 import fs from 'node:fs';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { rename, rm } from 'node:fs/promises';
 
 export const appendFile = promisify(fs.appendFile);
 
@@ -11,10 +13,26 @@ export const appendFile = promisify(fs.appendFile);
 export type TextAppender = (path: string, data: string, mode: number) => Promise<void>;
 export const appendText: TextAppender = (p, data, mode) => appendFile(p, data, { mode });
 
-/** Writes whole files in order, stopping at the first failure (`exclusive`: fail with EEXIST if it exists). */
-export type FilesWriter = (files: { path: string; data: string; mode: number; exclusive?: boolean }[]) => Promise<void>;
+/**
+ * Writes whole files in order, stopping at the first failure (`exclusive`: fail with EEXIST if it exists; `atomic`:
+ * through a temporary file renamed into place).
+ */
+export type FilesWriter = (files: { path: string; data: string; mode: number; exclusive?: boolean; atomic?: boolean }[]) => Promise<void>;
 export const writeFilesInOrder: FilesWriter = async (files) => {
-  for (const f of files) await writeFile(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
+  for (const f of files) {
+    if (!f.atomic) {
+      await writeFile(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
+      continue;
+    }
+    const tmp = `${f.path}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await writeFile(tmp, f.data, { mode: f.mode, flag: 'wx' });
+      await rename(tmp, f.path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
 };
 export const writeFile = promisify(fs.writeFile);
 export const readFile = promisify(fs.readFile);

@@ -1,14 +1,33 @@
 // Whole-file operations that an I/O thread runs with synchronous calls (internal/fsutil/io-thread.ts). Kept apart
 // from the thread code so that both sides share one definition and the worker stays small.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 
-/** A whole file to write: `exclusive` fails with EEXIST when it exists, else it is replaced. */
+/**
+ * A whole file to write: `exclusive` fails with EEXIST when it exists, else it is replaced; `atomic` writes a
+ * temporary file beside it and renames it into place, so that a crash never leaves it torn.
+ */
 export interface FileToWrite {
   path: string;
   data: string;
   mode: number;
   exclusive?: boolean;
+  atomic?: boolean;
+}
+
+function writeWhole(f: FileToWrite): void {
+  if (!f.atomic) {
+    fs.writeFileSync(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
+    return;
+  }
+  const tmp = `${f.path}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    fs.writeFileSync(tmp, f.data, { mode: f.mode, flag: 'wx' });
+    fs.renameSync(tmp, f.path);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export type IoOp =
@@ -101,7 +120,7 @@ export function runOp(o: IoOp): IoResult {
         fs.appendFileSync(o.path, o.data, { mode: o.mode });
         return {};
       case 'write':
-        for (const f of o.files) fs.writeFileSync(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
+        for (const f of o.files) writeWhole(f);
         return {};
       case 'copy':
         return { value: copy(o) };

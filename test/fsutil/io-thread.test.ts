@@ -81,6 +81,15 @@ describe('I/O thread', () => {
     await assert.rejects(stat(c), { code: 'ENOENT' }, 'nothing after the failure is written');
   });
 
+  it('writes a file atomically through a temporary name renamed into place', async () => {
+    const info = path.join(dir, 'atomic.info');
+    await io.writeFiles([{ path: info, data: '{"v":1}', mode: 0o644, atomic: true }]);
+    await io.writeFiles([{ path: info, data: '{"v":2}', mode: 0o644, atomic: true }]);
+    assert.equal(await readFile(info, 'utf8'), '{"v":2}');
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('atomic.info.')), [], 'no temporary file left');
+    await assert.rejects(io.writeFiles([{ path: path.join(dir, 'missing-dir', 'x.info'), data: '{}', mode: 0o644, atomic: true }]), (e: IoError) => e.code === 'ENOENT');
+  });
+
   it('copies a file with its sha256, through a temporary name that is gone afterwards', async () => {
     const src = path.join(dir, 'src.bin');
     const data = Buffer.alloc(3 * 1024 * 1024 + 17);

@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { openFd, readFile, writeFile, writeFilesInOrder, type FilesWriter } from '../../fsutil/fast-fs.js';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { openFd, readFile, writeFilesInOrder, type FilesWriter } from '../../fsutil/fast-fs.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -150,10 +150,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
 
   /** Atomic replace, so a crash never leaves a torn `.info`. */
   private async writeInfo(info: UploadInfo): Promise<void> {
-    const target = this.file(info.ID, '.info');
-    const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(info), { mode: 0o644 });
-    await rename(tmp, target);
+    await (this.opts.writeFiles ?? writeFilesInOrder)([{ path: this.file(info.ID, '.info'), data: JSON.stringify(info), mode: 0o644, atomic: true }]);
     const cached = this.cache.get(info.ID);
     if (cached) cached.info = info;
     else this.remember({ info });
