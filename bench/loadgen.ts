@@ -57,9 +57,24 @@ export interface JobResult {
 }
 
 /** `started` is sent when the timed part begins (the benchmark reads the server's CPU counter then). */
-export type LoadgenMessage = { started: true } | { ok: true; result: JobResult } | { ok: false; error: string };
+export type LoadgenMessage = { setUp: number } | { started: true } | { ok: true; result: JobResult } | { ok: false; error: string };
+/** From the benchmark: the server has finished the background work of the set-up; the timed part may start. */
+export type LoadgenGo = { go: true };
 
 const timedPartStarts = () => process.send?.({ started: true } satisfies LoadgenMessage);
+
+let go: (() => void) | null = null;
+/**
+ * Untimed set-up is done (`uploads` uploads created): waits until the benchmark says the server has finished the
+ * set-up's background work, so that the timed part measures the workload alone, on every server alike.
+ */
+function setUpDone(uploads: number): Promise<void> {
+  if (!process.send) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    go = resolve;
+    process.send!({ setUp: uploads } satisfies LoadgenMessage);
+  });
+}
 
 const BUF = Buffer.allocUnsafe(1 << 20);
 randomFillSync(BUF);
@@ -310,6 +325,7 @@ export async function runJob(job: Job): Promise<JobResult> {
     let cpu0 = process.cpuUsage();
     if (job.kind === 'uploads') {
       await client.warmup(job.warmup, Math.min(32, Math.max(job.concurrency, 8)));
+      await setUpDone(job.warmup.uploads);
       timedPartStarts();
       cpu0 = process.cpuUsage();
       const t0 = performance.now();
@@ -327,6 +343,7 @@ export async function runJob(job: Job): Promise<JobResult> {
       await pool(job.targets, job.concurrency, async () => {
         targets.push(await client.create(8192, 4096));
       });
+      await setUpDone(job.warmup.uploads + job.targets);
       timedPartStarts();
       cpu0 = process.cpuUsage();
       const t0 = performance.now();
@@ -359,7 +376,12 @@ export async function runJob(job: Job): Promise<JobResult> {
 // Run as a forked child: jobs in, results out, one at a time, until the benchmark disconnects.
 if (process.send) {
   process.on('disconnect', () => process.exit(0));
-  process.on('message', (job: Job) => {
+  process.on('message', (job: Job | LoadgenGo) => {
+    if ('go' in job) {
+      go?.();
+      go = null;
+      return;
+    }
     const reply = (m: LoadgenMessage) => process.send!(m);
     runJob(job).then(
       (result) => reply({ ok: true, result }),

@@ -293,7 +293,11 @@ describe('delivery to a target that is down', () => {
     });
     assert.equal(dead!.retry_count, 1);
     assert.equal(dead!.upload_id, id);
-    const attempts = await reportsOf(s, id);
+    // Reports are written in the background: the second attempt's may land after the dead-letter record.
+    const attempts = await waitFor('both attempts reported', async () => {
+      const r = await reportsOf(s!, id);
+      return r.length >= 2 ? r : undefined;
+    });
     assert.equal(attempts.length, 2, 'two attempts, one report each');
     assert.ok(attempts.every((r) => r.stage_info.status === 'FAILURE'));
     await s.stop();
