@@ -59,8 +59,11 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
   // offset it wrote are cached between requests instead of re-reading `.info` and stat-ing the data on every HEAD.
   private readonly cache = new Map<string, CachedState>();
 
+  private readonly writeFiles: FilesWriter;
+
   constructor(private readonly opts: FileStoreOptions) {
     this.dir = path.resolve(opts.directory);
+    this.writeFiles = opts.writeFiles ?? writeFilesInOrder;
   }
 
   async init(): Promise<void> {
@@ -106,7 +109,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
       CreatedAt: Date.now(),
     };
     // A new `.info` needs no rename: until it is complete no response has named the upload.
-    await (this.opts.writeFiles ?? writeFilesInOrder)([
+    await this.writeFiles([
       { path: this.file(u.id), data: '', mode: 0o664, exclusive: true },
       { path: this.file(u.id, '.info'), data: JSON.stringify(info), mode: 0o644, exclusive: true },
     ]);
@@ -150,7 +153,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
 
   /** Atomic replace, so a crash never leaves a torn `.info`. */
   private async writeInfo(info: UploadInfo): Promise<void> {
-    await (this.opts.writeFiles ?? writeFilesInOrder)([{ path: this.file(info.ID, '.info'), data: JSON.stringify(info), mode: 0o644, atomic: true }]);
+    await this.writeFiles([{ path: this.file(info.ID, '.info'), data: JSON.stringify(info), mode: 0o644, atomic: true }]);
     const cached = this.cache.get(info.ID);
     if (cached) cached.info = info;
     else this.remember({ info });
