@@ -60,12 +60,32 @@ describe('background work and the upload API', () => {
     await activity.settle();
   });
 
-  it('holds report lines back while a request is open, and writes them once it has closed', async () => {
-    const activity = new ForegroundActivity({ quietMs: 20, maxDeferMs: 60_000 });
+  /** A gated I/O thread and one tus-like request held open; everything is released and closed afterwards. */
+  async function withHeldRequest(maxDeferMs: number, body: (t: { activity: ForegroundActivity; io: IoThread; release(): Promise<void> }) => Promise<void>) {
+    const activity = new ForegroundActivity({ quietMs: 20, maxDeferMs });
     const server = await holdingServer(activity);
     const io = new IoThread({ gate: activity });
+    let done: Promise<void> = Promise.resolve();
     try {
-      const { done: response } = await server.hold();
+      ({ done } = await server.hold());
+      await body({
+        activity,
+        io,
+        async release() {
+          server.releaseAll();
+          await done;
+        },
+      });
+    } finally {
+      server.releaseAll();
+      await done;
+      await io.close();
+      await server.close();
+    }
+  }
+
+  it('holds report lines back while a request is open, and writes them once it has closed', async () => {
+    await withHeldRequest(60_000, async ({ activity, io, release }) => {
       assert.equal(activity.quiet, false);
       const file = path.join(dir, 'held');
       let written = false;
@@ -74,53 +94,29 @@ describe('background work and the upload API', () => {
       await sleep(200);
       assert.equal(written, false);
       assert.equal(existsSync(file), false);
-      server.releaseAll();
-      await response;
+      await release();
       await write;
       assert.equal(await readFile(file, 'utf8'), 'line\n');
-    } finally {
-      server.releaseAll();
-      await io.close();
-      await server.close();
-    }
+    });
   });
 
   it('under steady load waits no longer than maxDeferMs: the work runs while the request is still open', async () => {
-    const activity = new ForegroundActivity({ quietMs: 20, maxDeferMs: 100 });
-    const server = await holdingServer(activity);
-    const io = new IoThread({ gate: activity });
-    try {
-      const { done: response } = await server.hold();
+    await withHeldRequest(100, async ({ activity, io }) => {
       const file = path.join(dir, 'steady');
       await io.append(file, 'moved on\n', 0o644);
       assert.equal(activity.quiet, false, 'the request is still open');
       assert.equal(await readFile(file, 'utf8'), 'moved on\n');
-      server.releaseAll();
-      await response;
-    } finally {
-      server.releaseAll();
-      await io.close();
-      await server.close();
-    }
+    });
   });
 
   it('closing the I/O thread does not wait for a quiet moment', async () => {
-    const activity = new ForegroundActivity({ quietMs: 20, maxDeferMs: 60_000 });
-    const server = await holdingServer(activity);
-    const io = new IoThread({ gate: activity });
-    try {
-      const { done: response } = await server.hold();
+    await withHeldRequest(60_000, async ({ activity, io }) => {
       const file = path.join(dir, 'at-close');
       const write = io.append(file, 'flushed at close\n', 0o644);
       await io.close();
       await write;
       assert.equal(await readFile(file, 'utf8'), 'flushed at close\n');
       assert.equal(activity.quiet, false, 'the request is still open');
-      server.releaseAll();
-      await response;
-    } finally {
-      server.releaseAll();
-      await server.close();
-    }
+    });
   });
 });
