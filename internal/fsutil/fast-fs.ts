@@ -37,4 +37,3 @@ export const writeFilesInOrder: FilesWriter = async (files) => {
 export const writeFile = promisify(fs.writeFile);
 export const readFile = promisify(fs.readFile);
 export const openFd = promisify(fs.open);
-export const closeFd = promisify(fs.close);
