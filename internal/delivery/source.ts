@@ -88,16 +88,18 @@ export class UploadSource implements DeliverySource {
 
   async open(id: string): Promise<{ body: Readable; size: number; sha256?: string }> {
     const { upload, info } = await this.finished(id);
-    // A hash being computed right now is waited for, so that this delivery is checked against it.
-    const sha256 = info.Sha256 ?? (await this.hashing.get(id));
-    return { body: await upload.read!(), size: info.Size, sha256 };
+    return { body: await upload.read!(), size: info.Size, sha256: await this.knownSha256(id, info.Sha256) };
+  }
+
+  /** The kept sha256, or one being computed right now (waited for, so that a delivery is checked against it). */
+  private async knownSha256(id: string, kept: string | undefined): Promise<string | undefined> {
+    return kept ?? (await this.hashing.get(id));
   }
 
   async localFile(id: string): Promise<{ file: string; size: number; sha256?: string } | undefined> {
     if (!isLocalFiles(this.store)) return undefined;
     const { info } = await this.finished(id);
-    const sha256 = info.Sha256 ?? (await this.hashing.get(id));
-    return { file: this.store.localPath(id), size: info.Size, sha256 };
+    return { file: this.store.localPath(id), size: info.Size, sha256: await this.knownSha256(id, info.Sha256) };
   }
 
   async recordSha256(id: string, hex: string): Promise<string> {
