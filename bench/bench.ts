@@ -25,6 +25,7 @@ const GiB = 1 << 30;
 interface Options {
   quick: boolean;
   json?: string;
+  /** Default: 5 for a full run (medians steadier against this VM's noise), 3 with --quick. */
   rounds: number;
   workloads?: string[];
   servers?: string[];
@@ -32,7 +33,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, rounds: 3 };
+  const o: Options = { quick: false, rounds: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -42,7 +43,10 @@ function parseArgs(argv: string[]): Options {
     };
     if (a === '--quick') o.quick = true;
     else if (a === '--json') o.json = path.resolve(val());
-    else if (a === '--rounds') o.rounds = Math.max(1, Number.parseInt(val(), 10) || 3);
+    else if (a === '--rounds') {
+      o.rounds = Number.parseInt(val(), 10);
+      if (!(o.rounds >= 1)) throw new Error('--rounds needs a whole number of at least 1');
+    }
     else if (a === '--workloads') o.workloads = val().split(',');
     else if (a === '--servers') o.servers = val().split(',');
     else if (a === '--cpu-prof') o.cpuProf = path.resolve(val());
@@ -54,6 +58,7 @@ function parseArgs(argv: string[]): Options {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
+  if (o.rounds === 0) o.rounds = o.quick ? 3 : 5;
   return o;
 }
 

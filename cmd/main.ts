@@ -3,6 +3,7 @@ import { appconfPath, loadAppconf } from '../internal/config/appconf.js';
 import { ConfigError, loadConfig, type Config } from '../internal/config/config.js';
 import { createLogger } from '../internal/logging/logger.js';
 import { composeServer } from '../internal/server/compose.js';
+import { preferAtomicMarking } from '../internal/runtime/gc.js';
 
 function readConfig(): Config {
   try {
@@ -19,6 +20,7 @@ function readConfig(): Config {
 }
 
 async function main(): Promise<void> {
+  preferAtomicMarking();
   const config = readConfig();
   const log = createLogger(config);
   const { app, core, cleaner, reports, bus, redeliver, close } = await composeServer(config, log);

@@ -33,6 +33,8 @@ export interface StartOptions {
   /** Reuse a folder (e.g. restart after kill -9). */
   dir?: string;
   args?: string[];
+  /** Options for node itself, before the script (e.g. `--trace-gc`). */
+  nodeArgs?: string[];
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
@@ -50,7 +52,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     DEX_DELIVERY_CONFIG_FILE: DELIVER_YML,
     ...opts.env,
   };
-  const proc = spawn(process.execPath, [MAIN, ...(opts.args ?? [])], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), MAIN, ...(opts.args ?? [])], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
