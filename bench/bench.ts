@@ -2,11 +2,11 @@
 // streaming baseline. Every measurement starts the server fresh in an empty temporary folder, drives it from a
 // separate load-generator process (bench/loadgen.ts) over a keep-alive agent, waits until the server is idle,
 // stops it by PID and removes its data. Servers alternate A B C A B C … per workload; medians are reported.
-// Fairness on a small VM: 1 GiB is written and deleted before the first cell (cold memory), `sync` runs after each
-// cell (no cell pays for another's dirty pages), and the timed part of a cell starts once ours has done the
-// background work (reports) of the cell's untimed set-up.
+// Fairness on a small VM: 1 GiB is written and deleted before each workload's first cell (cold memory), `sync`
+// runs after each cell (no cell pays for another's dirty pages), and the timed part of a cell starts once ours has
+// done the background work (reports) of the cell's untimed set-up. `--rotate` also varies who runs first.
 //
-//   node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--workloads a,b] [--servers a,b] [--cpu-prof DIR]
+//   node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--rotate] [--workloads a,b] [--servers a,b] [--cpu-prof DIR]
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -30,10 +30,12 @@ interface Options {
   workloads?: string[];
   servers?: string[];
   cpuProf?: string;
+  /** Each round starts one server later (A B C, B C A, C A B, …): no server always runs first. */
+  rotate: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, rounds: 0 };
+  const o: Options = { quick: false, rounds: 0, rotate: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -42,6 +44,7 @@ function parseArgs(argv: string[]): Options {
       return v;
     };
     if (a === '--quick') o.quick = true;
+    else if (a === '--rotate') o.rotate = true;
     else if (a === '--json') o.json = path.resolve(val());
     else if (a === '--rounds') {
       o.rounds = Number.parseInt(val(), 10);
@@ -52,7 +55,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--cpu-prof') o.cpuProf = path.resolve(val());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--workloads single,chunked,small,head,parallel]\n' +
+        'usage: node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--rotate] [--workloads single,chunked,small,head,parallel]\n' +
           '                                [--servers ours,tus,baseline] [--cpu-prof DIR (profiles ours)]\n',
       );
       process.exit(0);
@@ -548,7 +551,7 @@ function flushPageCache(): Promise<void> {
   });
 }
 
-/** Writes `bytes` to a temporary file and removes it, so that the first cell does not start on cold memory. */
+/** Writes `bytes` to a temporary file and removes it, so that the next cell does not start on cold memory. */
 async function warmPageCache(bytes: number): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dex-bench-warm-'));
   tempDirs.add(dir);
@@ -577,16 +580,18 @@ async function main(): Promise<void> {
       `${os.cpus().length} CPUs, node ${process.version}\n`,
   );
 
-  // Whoever runs first would otherwise pay for the machine's cold memory (on these VMs, freed page cache goes back
-  // to the host within seconds, and the first gigabyte written afterwards costs far more): warm it for everyone.
-  await warmPageCache(opts.quick ? 64 * MiB : GiB);
-  await flushPageCache();
-
   const cells: Record<string, Record<string, Cell[]>> = {};
   for (const w of wls) {
     cells[w.id] = {};
+    // Whoever runs first in a workload would otherwise pay for the machine's cold memory: on these VMs, freed page
+    // cache goes back to the host within seconds, and the first gigabyte written afterwards costs far more (touching
+    // 1.5 GiB took 0.8 to 3.1 s here). Before this warm-up moved from the start of the run to every workload, round 1
+    // of the large workloads cost whoever ran first 30 % (ours/baseline 0.72 in round 1, 0.91 in later rounds).
+    await warmPageCache(opts.quick ? 64 * MiB : GiB);
+    await flushPageCache();
     for (let round = 1; round <= opts.rounds; round++) {
-      for (const s of servers) {
+      const first = opts.rotate ? (round - 1) % servers.length : 0;
+      for (const s of [...servers.slice(first), ...servers.slice(0, first)]) {
         const c = await runCell(s, w, round, opts);
         (cells[w.id]![s.id] ??= []).push(c);
         const m = w.metrics.map((mt) => `${fmtNum(mt.value(c.result), mt.digits)} ${mt.unit}`).join(', ');
