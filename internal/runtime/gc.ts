@@ -5,12 +5,13 @@ import v8 from 'node:v8';
  * one short atomic pause each instead of being started in the background.
  *
  * Why: while a large body streams in, almost everything the process allocates is socket buffers (outside the
- * JavaScript heap) and the JavaScript heap barely grows. With a live heap around 10 MB, as this server's, V8 then
- * keeps its old-generation limit just above the live size, and every young collection (one per ~32 MB of
- * buffers) schedules a new incremental marking: a full mark-compact every ~80 ms, for the whole upload. Measured
- * on a 1 GiB PATCH (`--trace-gc`): 30–40 mark-compacts instead of 0–2, and 15–20 % less throughput; with this
- * flag, 0–1 and the throughput of a bare `node:http` pipe. The heap is small, so an atomic collection is a pause of
- * a few milliseconds.
+ * JavaScript heap) and the JavaScript heap barely grows. With a live heap around 10 MB, as this server's, V8 was
+ * seen (`--trace-gc`) to start a new incremental marking after every young collection (one per ~32 MB of buffers):
+ * a full mark-compact every ~80 ms for the whole upload, 30-40 per GiB instead of 0-2, and 15-20 % less
+ * throughput. It happens in a band of heap sizes (a minimal Fastify route with 2 MB of ballast did it too; with 4
+ * or 6 MB it did not), so shrinking the heap is no dependable way out. With this flag: 0-1 per upload, and the
+ * throughput of a minimal Fastify route that pipes into a file. The heap is small, so an atomic collection is a
+ * pause of a few milliseconds.
  *
  * V8 reads the flag each time it decides whether to start marking, so setting it at start-up is enough (a
  * marking already under way finishes normally). Set before any worker thread starts: flags are process-wide.
