@@ -39,9 +39,9 @@ interface Pending {
 /**
  * Threads of our own for whole-file work: a new upload's files, report and event lines, copies to file targets and
  * hashes. Operations asked for in the same turn of the event loop travel as one batch and run there with synchronous
- * calls. On this kind of
- * machine every hand-off to libuv's thread pool costs a thread wake-up, and appending a line through `fs.appendFile`
- * costs three (open, write, close); here a whole batch costs one. The event loop itself never blocks.
+ * calls. On this kind of machine every hand-off to libuv's thread pool costs a thread wake-up, and appending a line
+ * through `fs.appendFile` costs three (open, write, close); here a whole batch costs one. The event loop itself never
+ * blocks.
  */
 export class IoThread {
   private readonly pool: Piscina<IoOp[], IoResult[]>;

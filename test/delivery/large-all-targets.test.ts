@@ -5,14 +5,13 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import http from 'node:http';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type Azurite } from '../helpers/azurite.js';
 import { S3RVER_ACCESS_KEY, S3RVER_SECRET_KEY, startS3rver, type S3rver } from '../helpers/s3.js';
-import { b64, createUpload } from '../helpers/http.js';
+import { b64, createUpload, streamPatch } from '../helpers/http.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 1024 * MiB;
@@ -50,21 +49,6 @@ function generated(): { stream: Readable; hex: () => string } {
     },
   });
   return { stream, hex: () => hash.digest('hex') };
-}
-
-function patchStream(url: string, body: Readable): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, {
-      method: 'PATCH',
-      headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0', 'Content-Length': String(SIZE) },
-    });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    body.pipe(req);
-  });
 }
 
 describe('a 1 GiB upload delivered to file, s3 and az-blob targets', () => {
@@ -114,7 +98,7 @@ describe('a 1 GiB upload delivered to file, s3 and az-blob targets', () => {
         .join(','),
     });
     const body = generated();
-    assert.equal(await patchStream(url, body.stream), 204);
+    assert.equal((await streamPatch(url, 0, SIZE, body.stream)).status, 204);
     const expected = body.hex();
 
     const reportFile = path.join(s.dir, 'uploads/reports', `${id}_blob-file-copy`);

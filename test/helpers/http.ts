@@ -1,5 +1,7 @@
 // Raw HTTP requests (node:http, no agent), so headers, bodies, slow bodies and aborts are exact.
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { withManifest } from './manifest-mode.js';
 
 export interface Response {
@@ -87,4 +89,25 @@ export function decodeMetadata(header: string | string[] | undefined): [string, 
       const [k, v] = pair.trim().split(' ');
       return [k!, v === undefined ? '' : Buffer.from(v, 'base64').toString('utf8')] as [string, string];
     });
+}
+
+/** One PATCH of `length` bytes streamed from `body` (large uploads, never held in memory). */
+export function streamPatch(url: string, offset: number, length: number, body: Readable): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: 'PATCH',
+      agent: false,
+      headers: { ...TR, ...OOS, 'Upload-Offset': String(offset), 'Content-Length': String(length) },
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+      res.on('error', reject);
+    });
+    req.setTimeout(120_000, () => req.destroy(new Error('PATCH idle for 120 s')));
+    req.on('error', reject);
+    pipeline(body, req).catch(reject);
+  });
 }

@@ -2,39 +2,25 @@
 // milliseconds (internal/runtime/gc.ts says why it could, and how the server prevents it).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { createUpload } from '../helpers/http.js';
+import { createUpload, streamPatch } from '../helpers/http.js';
 import { DEXTESTING, encodeManifest } from '../helpers/dex-manifests.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 512 * MiB;
 
-function patchOf(url: string, size: number): Promise<number> {
+/** `size` bytes of filler, produced lazily one MiB at a time. */
+function filler(size: number): Readable {
   const piece = Buffer.alloc(MiB, 0x61);
   let sent = 0;
-  const body = new Readable({
+  return new Readable({
     read() {
       if (sent >= size) return this.push(null);
       sent += piece.length;
       this.push(piece);
     },
-  });
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, {
-      method: 'PATCH',
-      agent: false,
-      headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0', 'Content-Length': String(size) },
-    });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    pipeline(body, req).catch(reject);
   });
 }
 
@@ -52,7 +38,7 @@ describe('garbage collection while a large body streams in', () => {
     const { url } = await createUpload(s.url, { length: SIZE, metadata: encodeManifest(DEXTESTING) });
     await sleep(500); // start-up and creation settle (their reports are written)
     const from = s.logs().length;
-    assert.equal(await patchOf(url, SIZE), 204);
+    assert.equal((await streamPatch(url, 0, SIZE, filler(SIZE))).status, 204);
     const lines = s.logs().slice(from).split('\n');
     const markCompacts = lines.filter((l) => l.includes('Mark-Compact')).length;
     const scavenges = lines.filter((l) => l.includes('Scavenge')).length;
