@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import type { Hash } from 'node:crypto';
+import type { ChunkDigest } from './checksum.js';
 import { errors, type TusError } from './errors.js';
 
 export interface BodyReaderOptions {
@@ -9,7 +9,7 @@ export interface BodyReaderOptions {
   limitError: () => TusError;
   /** Milliseconds without a byte before the body is abandoned (500 ERR_READ_TIMEOUT). */
   idleTimeoutMs: number;
-  hash?: Hash;
+  hash?: ChunkDigest;
 }
 
 const cutShort = () => errors.internal('the request body was cut short');

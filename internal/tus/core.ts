@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../logging/logger.js';
 import {
@@ -10,6 +9,7 @@ import {
 } from '../storage/store.js';
 import { LockTimeoutError, type Lock, type Locker } from '../locking/locker.js';
 import { BodyReader } from './body.js';
+import { createDigest } from './checksum.js';
 import { errors, TusError } from './errors.js';
 import { HookChain, type HookEvent } from './hooks.js';
 import { origin } from './location.js';
@@ -156,7 +156,7 @@ export class TusCore {
     const deferred = info.SizeIsDeferred;
     const limit = deferred ? (this.opts.maxSize > 0 ? this.opts.maxSize - info.Offset : Number.MAX_SAFE_INTEGER) : info.Size - info.Offset;
     const limitError = deferred ? errors.maxSizeExceeded : errors.uploadSizeExceeded;
-    const hash = checksum ? createHash(checksum.algorithm) : undefined;
+    const hash = checksum ? createDigest(checksum.algorithm) : undefined;
     const body = new BodyReader(req.raw, { limit, limitError, idleTimeoutMs: this.opts.networkTimeoutMs, hash });
     holder.current = { interrupt: (reason) => body.stop(reason) };
     if (holder.stopped) body.stop(holder.stopped);

@@ -2,7 +2,7 @@ import { errors } from './errors.js';
 
 export const TUS_VERSION = '1.0.0';
 export const OFFSET_CONTENT_TYPE = 'application/offset+octet-stream';
-export const CHECKSUM_ALGORITHMS = ['sha1', 'md5', 'sha256', 'sha512'] as const;
+export const CHECKSUM_ALGORITHMS = ['sha1', 'md5', 'sha256', 'sha512', 'crc32'] as const;
 export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
 
 const UINT = /^(?:0|[1-9][0-9]*)$/;

@@ -189,7 +189,7 @@ describe('tus conformance A–E', () => {
       for (const e of ['creation', 'creation-with-upload', 'termination', 'concatenation', 'creation-defer-length', 'checksum']) {
         assert.ok(ext.includes(e), `Tus-Extension lacks ${e}: ${res.headers['tus-extension']}`);
       }
-      assert.equal(res.headers['tus-checksum-algorithm'], 'sha1,md5,sha256,sha512');
+      assert.equal(res.headers['tus-checksum-algorithm'], 'sha1,md5,sha256,sha512,crc32');
       // The same discovery answer without the trailing slash of the base path.
       const noSlash = await request({ method: 'OPTIONS', url: `${max400.url}/files` });
       assert.equal(noSlash.status, 200);

@@ -4,12 +4,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { createUpload, head, patch, request, b64, OOS, TR, type Response } from '../helpers/http.js';
 import { clientPairs, creationMetadata, MANIFEST_MODE, VALID_MANIFEST, withManifest } from '../helpers/manifest-mode.js';
+import { CHECKSUM_ALGORITHMS, checksumOf } from '../helpers/checksum.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -713,27 +714,26 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
     });
 
     // ---------------------------------------------------------------- checksum extension
-    const digest = (algorithm: string, data: Buffer) => createHash(algorithm).update(data).digest('base64');
     const stagedLeft = async (id: string) => (await readdir(s.storeDir)).filter((n) => n.startsWith(`${id}.chunk-`));
 
-    it('checksum: OPTIONS announces the extension and sha1,md5,sha256,sha512', async () => {
+    it('checksum: OPTIONS announces the extension and sha1,md5,sha256,sha512,crc32', async () => {
       const o = await request({ method: 'OPTIONS', url: `${s.url}/files/` });
       assert.ok(String(o.headers['tus-extension']).split(',').includes('checksum'));
-      assert.equal(o.headers['tus-checksum-algorithm'], 'sha1,md5,sha256,sha512');
+      assert.equal(o.headers['tus-checksum-algorithm'], 'sha1,md5,sha256,sha512,crc32');
     });
 
-    for (const algorithm of ['sha1', 'md5', 'sha256', 'sha512']) {
+    for (const algorithm of CHECKSUM_ALGORITHMS) {
       it(`checksum: PATCH with a matching ${algorithm} Upload-Checksum → 204 and the bytes are stored`, async () => {
         const data = randomBytes(3000);
         const { url, id } = await createUpload(s.url, { length: 5000 });
-        const p = await patch(url, 0, data, { 'Upload-Checksum': `${algorithm} ${digest(algorithm, data)}` });
+        const p = await patch(url, 0, data, { 'Upload-Checksum': `${algorithm} ${checksumOf(algorithm, data)}` });
         assert.equal(p.status, 204, p.body);
         assert.equal(p.headers['upload-offset'], String(data.length));
         assert.ok((await stored(s, id)).equals(data));
         assert.deepEqual(await stagedLeft(id), []);
         // A second checksummed chunk completes the upload.
         const more = randomBytes(2000);
-        const p2 = await patch(url, data.length, more, { 'Upload-Checksum': `${algorithm} ${digest(algorithm, more)}` });
+        const p2 = await patch(url, data.length, more, { 'Upload-Checksum': `${algorithm} ${checksumOf(algorithm, more)}` });
         assert.equal(p2.status, 204);
         assert.equal(p2.headers['upload-offset'], '5000');
         assert.ok((await stored(s, id)).equals(Buffer.concat([data, more])));
@@ -745,8 +745,8 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       const { url, id } = await createUpload(s.url, { length: 20, body: first });
       const data = randomBytes(10);
       const other = randomBytes(10);
-      for (const algorithm of ['sha1', 'md5', 'sha256', 'sha512']) {
-        const p = await patch(url, first.length, data, { 'Upload-Checksum': `${algorithm} ${digest(algorithm, other)}` });
+      for (const algorithm of CHECKSUM_ALGORITHMS) {
+        const p = await patch(url, first.length, data, { 'Upload-Checksum': `${algorithm} ${checksumOf(algorithm, other)}` });
         assertErrorCode(p, 460, 'ERR_CHECKSUM_MISMATCH');
         assert.equal(p.headers['upload-offset'], undefined);
       }
@@ -756,14 +756,14 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assert.equal((await head(url)).headers['upload-offset'], String(first.length));
       assert.deepEqual(await stagedLeft(id), []);
       // The same chunk with its right digest then goes through.
-      const ok = await patch(url, first.length, data, { 'Upload-Checksum': `sha256 ${digest('sha256', data)}` });
+      const ok = await patch(url, first.length, data, { 'Upload-Checksum': `sha256 ${checksumOf('sha256', data)}` });
       assert.equal(ok.status, 204);
       assert.equal(ok.headers['upload-offset'], String(first.length + data.length));
     });
 
     it('checksum: an unsupported algorithm → 400 ERR_UNSUPPORTED_CHECKSUM_ALGORITHM, nothing stored', async () => {
       const { url, id } = await createUpload(s.url, { length: 10 });
-      for (const header of ['crc32 AAAAAA==', 'sha3-256 AAAA', 'md4 AAAA']) {
+      for (const header of ['crc32c AAAAAA==', 'crc64 AAAAAAAAAAA=', 'sha3-256 AAAA', 'md4 AAAA']) {
         const p = await patch(url, 0, 'hello', { 'Upload-Checksum': header });
         assertErrorCode(p, 400, 'ERR_UNSUPPORTED_CHECKSUM_ALGORITHM');
       }
@@ -771,10 +771,52 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assert.equal((await head(url)).headers['upload-offset'], '0');
     });
 
+    it('checksum: crc32 is the standard CRC-32 as 4 bytes big-endian (check values of the CRC catalogue)', async () => {
+      // The catalogue's check value, independent of any implementation: CRC-32("123456789") = 0xCBF43926.
+      const { url } = await createUpload(s.url, { length: 9 });
+      const wrongEndian = Buffer.from('2639f4cb', 'hex').toString('base64');
+      assertErrorCode(await patch(url, 0, '123456789', { 'Upload-Checksum': `crc32 ${wrongEndian}` }), 460, 'ERR_CHECKSUM_MISMATCH');
+      const p = await patch(url, 0, '123456789', { 'Upload-Checksum': `crc32 ${Buffer.from('cbf43926', 'hex').toString('base64')}` });
+      assert.equal(p.status, 204, p.body);
+      assert.equal(p.headers['upload-offset'], '9');
+    });
+
+    it('checksum: crc32 over a large chunked body arriving in many pieces (computed as it streams) → 204', async () => {
+      const data = randomBytes(MAX);
+      const { url, id } = await createUpload(s.url, { length: data.length });
+      const c = await startPatch(s, url, 0, { 'Transfer-Encoding': 'chunked', 'Upload-Checksum': `crc32 ${checksumOf('crc32', data)}` });
+      const sent = await sendUntilAnswered(c, data, { piece: 16 * KiB + 3, chunked: true });
+      assert.equal(sent, data.length);
+      const r = await c.awaitResponse('chunked crc32 PATCH');
+      assert.equal(r.status, 204, r.body.toString());
+      assert.equal(r.headers['upload-offset'], String(data.length));
+      assert.ok((await stored(s, id)).equals(data));
+      assert.deepEqual(await stagedLeft(id), []);
+      c.destroy();
+    });
+
+    it('checksum: a crc32 mismatch over a large body → 460, offset unchanged, nothing of the PATCH stored', async () => {
+      const first = randomBytes(1000);
+      const { url, id } = await createUpload(s.url, { length: MAX, body: first });
+      const data = randomBytes(MAX - first.length);
+      const flipped = Buffer.from(data);
+      flipped[flipped.length - 1] ^= 1;
+      const p = await patch(url, first.length, data, { 'Upload-Checksum': `crc32 ${checksumOf('crc32', flipped)}` });
+      assertErrorCode(p, 460, 'ERR_CHECKSUM_MISMATCH');
+      assert.equal(p.headers['upload-offset'], undefined);
+      assert.equal((await head(url)).headers['upload-offset'], String(first.length));
+      assert.ok((await stored(s, id)).equals(first));
+      assert.deepEqual(await stagedLeft(id), []);
+      const ok = await patch(url, first.length, data, { 'Upload-Checksum': `crc32 ${checksumOf('crc32', data)}` });
+      assert.equal(ok.status, 204);
+      assert.equal(ok.headers['upload-offset'], String(MAX));
+      assert.ok((await stored(s, id)).equals(Buffer.concat([first, data])));
+    });
+
     it('checksum: a malformed Upload-Checksum → 400 ERR_INVALID_CHECKSUM_HEADER, nothing stored', async () => {
       const data = Buffer.from('hello');
       const { url, id } = await createUpload(s.url, { length: 10 });
-      const good = digest('sha1', data);
+      const good = checksumOf('sha1', data);
       for (const header of ['sha1', good, `sha1 ${good} extra`, 'sha1 !!!!', `sha1  ${good}`, 'sha1 A']) {
         const p = await patch(url, 0, data, { 'Upload-Checksum': header });
         assertErrorCode(p, 400, 'ERR_INVALID_CHECKSUM_HEADER');
@@ -787,7 +829,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       const first = Buffer.from('abcde');
       const { url, id } = await createUpload(s.url, { length: 100, body: first });
       const data = randomBytes(95);
-      const c = await startPatch(s, url, first.length, { 'Content-Length': data.length, 'Upload-Checksum': `sha1 ${digest('sha1', data)}` });
+      const c = await startPatch(s, url, first.length, { 'Content-Length': data.length, 'Upload-Checksum': `sha1 ${checksumOf('sha1', data)}` });
       await c.write(data.subarray(0, 50));
       // The bytes reached the server (they are staged beside the upload) before the connection is cut.
       await waitFor('staged chunk of 50 bytes', async () => {
