@@ -39,10 +39,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    // In-flight requests get the grace period; then locked ones are interrupted, save their bytes and answer 503.
-    // Whatever still holds a connection a moment later (a stalled request that holds no upload) is cut.
-    const grace = setTimeout(() => core.shutdown(), config.server.shutdownTimeoutMs);
-    const cut = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownTimeoutMs + 2_000);
+    // A PATCH still receiving its body stops now, saves its bytes and answers 503 (tusd does the same); the other
+    // in-flight requests (a body that has fully arrived, a download) get the grace period, then are cut.
+    core.shutdown();
+    const cut = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownTimeoutMs);
     try {
       await app.close();
       await cleaner.stop();
@@ -54,7 +54,6 @@ async function main(): Promise<void> {
     } catch (err) {
       log.error({ err }, 'error during shutdown');
     } finally {
-      clearTimeout(grace);
       clearTimeout(cut);
     }
     log.info('stopped');

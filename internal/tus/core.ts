@@ -29,6 +29,8 @@ export interface TusOptions {
 // Ids are server-generated lower-case UUID v4; anything else cannot name an upload.
 export const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
+const SERVER_SHUTDOWN = errors.serverShutdown().code;
+
 /** Something that can be asked to stop (a body being read, a request holding a lock). */
 export interface Interruptible {
   interrupt(reason: TusError): void;
@@ -158,8 +160,13 @@ export class TusCore {
     const limitError = deferred ? errors.maxSizeExceeded : errors.uploadSizeExceeded;
     const hash = checksum ? createDigest(checksum.algorithm) : undefined;
     const body = new BodyReader(req.raw, { limit, limitError, idleTimeoutMs: this.opts.networkTimeoutMs, hash });
-    holder.current = { interrupt: (reason) => body.stop(reason) };
-    if (holder.stopped) body.stop(holder.stopped);
+    // Shutdown lets a body that has fully arrived finish (204 within the grace period); one still streaming stops
+    // now and keeps what came. Any other reason stops the body whatever its state.
+    const interrupt = (reason: TusError) => {
+      if (reason.code !== SERVER_SHUTDOWN || body.leftUnread) body.stop(reason);
+    };
+    holder.current = { interrupt };
+    if (holder.stopped) interrupt(holder.stopped);
 
     const progress = this.hooks.has('postReceive') ? this.startProgress(req, info, body) : undefined;
     let offset = info.Offset;
@@ -217,7 +224,7 @@ export class TusCore {
     reply.raw.once('close', () => this.hooks.emit('postFinish', ev));
   }
 
-  /** Stops every locked request (they save their bytes and answer 503). */
+  /** Stops every locked request still reading its body (it saves its bytes and answers 503). */
   shutdown(): void {
     this.shuttingDown = true;
     for (const a of this.active) a.interrupt(errors.serverShutdown());

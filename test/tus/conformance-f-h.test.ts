@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer, type RunningServer } from '../helpers/server.js';
+import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
 import { createUpload, head, patch, request, b64, OOS, TR, type Response } from '../helpers/http.js';
 import { clientPairs, creationMetadata, MANIFEST_MODE, VALID_MANIFEST, withManifest } from '../helpers/manifest-mode.js';
 import { CHECKSUM_ALGORITHMS, checksumOf } from '../helpers/checksum.js';
@@ -946,35 +947,87 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
     });
   });
 
-  describe('server with SERVER_SHUTDOWN_TIMEOUT=300 (ms)', () => {
+  // A grace period far longer than the test: a 503 can only come from shutdown stopping the body at once.
+  describe('server with SERVER_SHUTDOWN_TIMEOUT=600000 (ms)', () => {
     let s: RunningServer;
     let restarted: RunningServer | undefined;
     before(async () => {
-      s = await startServer({ env: { SERVER_SHUTDOWN_TIMEOUT: '300' } });
+      s = await startServer({ env: { SERVER_SHUTDOWN_TIMEOUT: '600000' } });
     });
     after(async () => {
       await restarted?.cleanup();
       await s.cleanup();
     });
 
-    it('G16 shutdown during a PATCH → 503 ERR_SERVER_SHUTDOWN without Upload-Offset, bytes kept, exit code 0', async () => {
-      const { url, id } = await createUpload(s.url, { length: 1000 });
-      const c = await startPatch(s, url, 0, { 'Content-Length': 1000 });
-      const sent = randomBytes(100);
-      await c.write(sent);
-      await waitForStored(s, id, sent.length);
+    it('G16 SIGTERM while a PATCH body is still streaming → 503 ERR_SERVER_SHUTDOWN without Upload-Offset, bytes kept, resumable after restart', async () => {
+      const data = randomBytes(MiB);
+      const half = data.length / 2;
+      const { url, id } = await createUpload(s.url, { length: data.length });
+      const c = await startPatch(s, url, 0, { 'Content-Length': data.length });
+      await c.write(data.subarray(0, half));
+      await waitForStored(s, id, half);
       const exit = s.stop(); // SIGTERM
+      // The client keeps streaming (never the last byte, so the body cannot complete) until the server answers.
+      const streaming = sendUntilAnswered(c, data.subarray(half, data.length - 1), { piece: 4 * KiB, chunked: false, delayMs: 20 });
       const r = await c.awaitResponse('PATCH interrupted by shutdown');
       assertErrorCode(r, 503, 'ERR_SERVER_SHUTDOWN');
       assert.equal(r.headers['upload-offset'], undefined);
       await c.awaitClosed('body stream closed');
+      await streaming;
       assert.equal(await exit, 0);
-      assert.ok((await stored(s, id)).equals(sent));
-      // A restarted server resumes from the stored bytes.
+      const saved = await stored(s, id);
+      assert.ok(saved.length >= half && saved.length < data.length, `saved ${saved.length} of ${data.length} bytes`);
+      assert.ok(saved.equals(data.subarray(0, saved.length)), 'the saved bytes are the body as sent');
+
+      // A restarted server shows exactly the saved offset and takes the rest of the upload from there.
       restarted = await startServer({ dir: s.dir });
-      const h = await head(`${restarted.url}/files/${id}`);
+      const resumedUrl = `${restarted.url}/files/${id}`;
+      const h = await head(resumedUrl);
       assert.equal(h.status, 200);
-      assert.equal(h.headers['upload-offset'], String(sent.length));
+      assert.equal(h.headers['upload-offset'], String(saved.length));
+      const p = await patch(resumedUrl, saved.length, data.subarray(saved.length));
+      assert.equal(p.status, 204, p.body);
+      assert.equal(p.headers['upload-offset'], String(data.length));
+      assert.ok((await stored(restarted, id)).equals(data), 'the resumed upload holds exactly the bytes sent');
+    });
+  });
+
+  describe('in-process server: shutdown while a PATCH whose body has fully arrived is still being stored', () => {
+    let server: InProcessServer;
+    before(async () => {
+      server = await startInProcess([]);
+    });
+    after(async () => {
+      await server.close();
+    });
+
+    it('G16 the PATCH finishes with 204 within the grace period (only bodies still streaming are stopped)', async () => {
+      // Holds the store's answer (after the real write) until shutdown has begun. Nothing else is replaced.
+      const store = server.server.core.store;
+      const realGet = store.get.bind(store);
+      let reached!: () => void;
+      const atGate = new Promise<void>((r) => (reached = r));
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      store.get = async (id) => {
+        const upload = await realGet(id);
+        const realWrite = upload.writeChunk.bind(upload);
+        upload.writeChunk = async (offset, body) => {
+          const n = await realWrite(offset, body);
+          reached();
+          await gate;
+          return n;
+        };
+        return upload;
+      };
+      const { url } = await createUpload(server.base, { length: 11 });
+      const p = patch(url, 0, 'hello world');
+      await atGate;
+      server.server.core.shutdown();
+      open();
+      const res = await p;
+      assert.equal(res.status, 204, res.body);
+      assert.equal(res.headers['upload-offset'], '11');
     });
   });
 });
