@@ -88,6 +88,28 @@ const NOT_YET_SUPPORTED: Array<{ prefix: string; feature: string }> = [
   { prefix: 'REDIS_CONNECTION_STRING', feature: 'Redis locking' },
 ];
 
+/** The feature a variable would switch on that this build does not have yet, if it is one of those. */
+export function notYetSupported(name: string): string | undefined {
+  return NOT_YET_SUPPORTED.find((n) => name === n.prefix || (n.prefix.endsWith('_') && name.startsWith(n.prefix)))?.feature;
+}
+
+/**
+ * Every variable loadConfig reads, found by running it on an empty environment that records each name asked for
+ * (a block's variables are all asked for when its presence is checked). Compose files and .env.example are tested
+ * against this list, so it cannot drift from the code.
+ */
+export function configVariableNames(): string[] {
+  const asked = new Set<string>();
+  const recording = new Proxy({} as Env, {
+    get(_target, name) {
+      if (typeof name === 'string') asked.add(name);
+      return undefined;
+    },
+  });
+  loadConfig(recording);
+  return [...asked].sort();
+}
+
 function normalizeBasePath(p: string, name: string): string {
   if (!p.startsWith('/')) throw new ConfigError(`${name}: "${p}" must start with /`);
   if (/[\s?#%]/.test(p)) throw new ConfigError(`${name}: "${p}" must be a plain path`);
@@ -99,8 +121,8 @@ export function loadConfig(env: Env): Config {
 
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value.trim() === '') continue;
-    const hit = NOT_YET_SUPPORTED.find((n) => name === n.prefix || (n.prefix.endsWith('_') && name.startsWith(n.prefix)));
-    if (hit) throw new ConfigError(`${name}: ${hit.feature} is not yet supported by this server; unset the variable`);
+    const feature = notYetSupported(name);
+    if (feature) throw new ConfigError(`${name}: ${feature} is not yet supported by this server; unset the variable`);
   }
   if (r.bool('OAUTH_AUTH_ENABLED', false)) {
     throw new ConfigError('OAUTH_AUTH_ENABLED: OAuth is not yet supported by this server; set it to false');
@@ -144,7 +166,7 @@ export function loadConfig(env: Env): Config {
     manifest: {
       validation: r.bool('UPLOAD_MANIFEST_VALIDATION', true),
       uploadConfigPath: r.string('UPLOAD_CONFIG_PATH', './upload-configs'),
-      metricsLabelsFromManifest: r.list('METRICS_LABELS_FROM_MANIFEST', ['data_stream_id', 'data_stream_route', 'sender_id']),
+      metricsLabelsFromManifest: metricLabels(r.list('METRICS_LABELS_FROM_MANIFEST', ['data_stream_id', 'data_stream_route', 'sender_id'])),
     },
     reports: { localReportsFolder: r.string('LOCAL_REPORTS_FOLDER', './uploads/reports') },
     events: {
@@ -175,6 +197,18 @@ export function loadConfig(env: Env): Config {
     },
     processingStatusHealthUri: r.optional('PROCESSING_STATUS_HEALTH_URI'),
   };
+}
+
+/** Label names of upload_manifest_count: Prometheus' label syntax, no reserved `__` names, no repeats. */
+function metricLabels(names: string[]): string[] {
+  for (const n of names) {
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(n) || n.startsWith('__')) {
+      throw new ConfigError(`METRICS_LABELS_FROM_MANIFEST: "${n}" is not a Prometheus label name (letters, digits and _, not starting with a digit or __)`);
+    }
+  }
+  const repeated = names.find((n, i) => names.indexOf(n) !== i);
+  if (repeated) throw new ConfigError(`METRICS_LABELS_FROM_MANIFEST: "${repeated}" is named twice`);
+  return names;
 }
 
 function validPrefix(p: string): string {

@@ -13,6 +13,8 @@ export interface DeliveryWorkerOptions {
   /** `<version>_<sha>` for the reports. */
   version: string;
   log: Logger;
+  /** Told of every attempt: its target (`(unknown)` for a name not configured), whether it succeeded, and how long it took. */
+  onAttempt?: (target: string, ok: boolean, seconds: number) => void;
 }
 
 /**
@@ -25,6 +27,10 @@ export class DeliveryWorker {
 
   readonly process = async (e: FileReady): Promise<void> => {
     const start = new Date();
+    const t0 = performance.now();
+    // An event from the broker may name any target: only configured names become metric labels.
+    const targetLabel = this.opts.targets.has(e.deliver_target) ? e.deliver_target : '(unknown)';
+    const attempted = (ok: boolean) => this.opts.onAttempt?.(targetLabel, ok, (performance.now() - t0) / 1000);
     const content = { file_source_blob_url: e.src_url, file_destination_blob_url: '', destination_name: e.deliver_target, sha256: '' };
     const log = this.opts.log.child({ uploadId: e.upload_id, target: e.deliver_target, attempt: e.retry_count + 1 });
     try {
@@ -42,12 +48,14 @@ export class DeliveryWorker {
       content.file_destination_blob_url = result.location;
       // The envelope is filled from the stored manifest (DEX reads it a second time here; it cannot have changed).
       this.report(e, stored, content, start);
+      attempted(true);
       log.debug({ location: result.location, bytes: result.bytes }, 'delivered');
     } catch (err) {
       // The upload's sha256 is still kept even when no delivery gets through (hashed from the store in the background).
       if (!content.sha256) this.opts.source.sha256(e.upload_id).catch(() => undefined);
       const message = (err as Error).message || String(err);
       this.report(e, null, content, start, message);
+      attempted(false);
       log.warn({ err: message }, 'delivery attempt failed');
       throw err;
     }

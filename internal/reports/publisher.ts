@@ -13,8 +13,10 @@ export { MAX_PENDING };
  */
 export class ReportPublisher {
   private readonly queues: RetryQueue<Report>[];
+  private readonly sinkNames: string[];
 
   constructor(sinks: ReportSink[], log: Logger, onDrop: (sink: string) => void = () => {}) {
+    this.sinkNames = sinks.map((s) => s.name);
     this.queues = sinks.map(
       (sink) =>
         new RetryQueue<Report>({
@@ -28,6 +30,11 @@ export class ReportPublisher {
           onDrop: () => onDrop(sink.name),
         }),
     );
+  }
+
+  /** Reports dropped so far, per sink (dex_reports_dropped_total). */
+  dropped(): Array<{ sink: string; count: number }> {
+    return this.queues.map((q, i) => ({ sink: this.sinkNames[i]!, count: q.dropped }));
   }
 
   publish(report: Report): void {

@@ -9,6 +9,8 @@ import { infoPlugin } from '../info/plugin.js';
 import { aboutPlugin, type BuildInfo } from '../version/plugin.js';
 import type { Logger } from '../logging/logger.js';
 import { routePlugin, type RoutePluginOptions } from '../delivery/route-plugin.js';
+import { metricsPlugin } from '../metrics/plugin.js';
+import type { ServerMetrics } from '../metrics/metrics.js';
 
 export interface AppParts {
   config: Config;
@@ -19,6 +21,7 @@ export interface AppParts {
   route: RoutePluginOptions;
   /** Open tus requests, for background work to wait for a quiet moment. */
   activity?: { track(res: ServerResponse): void };
+  metrics?: ServerMetrics;
 }
 
 /** The upload API: one Fastify instance, one plugin per concern. */
@@ -53,6 +56,7 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
     reply.code(404).type('text/plain; charset=utf-8').send('404 page not found\n');
   });
 
+  if (parts.metrics) app.register(metricsPlugin, { metrics: parts.metrics });
   app.register(aboutPlugin, { build: parts.build });
   app.register(healthPlugin, { checks: parts.healthChecks });
   app.register(infoPlugin, { store: parts.store, reportsFolder: parts.config.reports.localReportsFolder });

@@ -27,10 +27,12 @@ import { buildEventBus, type EventBus, type EventBusOptions } from '../events/se
 import type { HealthCheck } from '../health/check.js';
 import { IoThread } from '../fsutil/io-thread.js';
 import { ForegroundActivity } from '../fsutil/foreground.js';
+import { ServerMetrics } from '../metrics/metrics.js';
 
 export interface Server {
   app: FastifyInstance;
   core: TusCore;
+  metrics: ServerMetrics;
   cleaner: ExpirationCleaner;
   reports: ReportPublisher;
   bus: EventBus;
@@ -86,8 +88,10 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const source = new UploadSource(store, manifests, storeDir, (file) => background.hash(file));
   const router = new Router(delivery);
   const bus = await buildEventBus(config, log, { appendFile: backgroundAppend, ...options.eventBus });
-  bus.subscribe(new DeliveryWorker({ source, targets, reports, version: reportVersion(build), log }).process);
+  const metrics = new ServerMetrics({ manifestLabels: config.manifest.metricsLabelsFromManifest, hooks, reports, deliveryTargets: targets.keys() });
+  bus.subscribe(new DeliveryWorker({ source, targets, reports, version: reportVersion(build), log, onAttempt: metrics.deliveryAttempt }).process);
   hooks.add(deliveryHooks({ source, router, bus, log }));
+  hooks.add(metrics.uploadHooks());
   for (const h of hookProviders) hooks.add(h);
 
   const core = new TusCore(
@@ -106,6 +110,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     },
     log,
   );
+  metrics.exportTus(core.stats);
   // decisions.md order: upload storage, report and event sinks, subscribers, targets by name, the `upload` source.
   const healthChecks: HealthCheck[] = [
     { name: store.healthName, check: () => store.health() },
@@ -115,12 +120,13 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     { name: source.healthName, check: () => source.health() },
   ];
   const app = buildApp(
-    { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus }, activity: foreground },
+    { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus }, activity: foreground, metrics },
     log,
   );
   return {
     app,
     core,
+    metrics,
     cleaner: new ExpirationCleaner(core),
     reports,
     bus,

@@ -2,6 +2,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { ChunkDigest } from './checksum.js';
 import { errors, type TusError } from './errors.js';
+import type { TusStats } from './stats.js';
 
 export interface BodyReaderOptions {
   /** Bytes the upload can still take; reading stops (413) as soon as the body goes beyond. */
@@ -10,6 +11,8 @@ export interface BodyReaderOptions {
   /** Milliseconds without a byte before the body is abandoned (500 ERR_READ_TIMEOUT). */
   idleTimeoutMs: number;
   hash?: ChunkDigest;
+  /** Where every byte received is counted (tusd_bytes_received). */
+  stats?: Pick<TusStats, 'bytesReceived'>;
 }
 
 const cutShort = () => errors.internal('the request body was cut short');
@@ -67,6 +70,7 @@ export class BodyReader extends Transform {
 
   private accept(chunk: Buffer): void {
     this.bytesRead += chunk.length;
+    if (this.opts.stats) this.opts.stats.bytesReceived += chunk.length;
     this.opts.hash?.update(chunk);
     this.push(chunk);
   }

@@ -14,6 +14,7 @@ import { errors, TusError } from './errors.js';
 import { HookChain, type HookEvent } from './hooks.js';
 import { origin } from './location.js';
 import type { ChecksumHeader } from './headers.js';
+import { TusStats } from './stats.js';
 
 export interface TusOptions {
   basePath: string;
@@ -52,6 +53,8 @@ export class LockHolder implements Interruptible {
 export class TusCore {
   /** Requests holding a lock right now: shutdown interrupts them. */
   readonly active = new Set<Interruptible>();
+  /** Plain-number counters for /metrics (requests, errors, bytes, uploads). */
+  readonly stats = new TusStats();
   private shuttingDown = false;
 
   constructor(
@@ -159,7 +162,7 @@ export class TusCore {
     const limit = deferred ? (this.opts.maxSize > 0 ? this.opts.maxSize - info.Offset : Number.MAX_SAFE_INTEGER) : info.Size - info.Offset;
     const limitError = deferred ? errors.maxSizeExceeded : errors.uploadSizeExceeded;
     const hash = checksum ? createDigest(checksum.algorithm) : undefined;
-    const body = new BodyReader(req.raw, { limit, limitError, idleTimeoutMs: this.opts.networkTimeoutMs, hash });
+    const body = new BodyReader(req.raw, { limit, limitError, idleTimeoutMs: this.opts.networkTimeoutMs, hash, stats: this.stats });
     // Shutdown lets a body that has fully arrived finish (204 within the grace period); one still streaming stops
     // now and keeps what came. Any other reason stops the body whatever its state.
     const interrupt = (reason: TusError) => {
@@ -219,6 +222,7 @@ export class TusCore {
       this.log.error({ err, uploadId: info.ID }, 'pre-finish hook failed');
       throw errors.internal('processing the finished upload failed');
     }
+    this.stats.uploadsFinished++;
     this.log.info({ uploadId: info.ID, size: info.Size }, 'upload finished');
     // 'close' follows both a sent response and a dropped connection: the upload is finished either way.
     reply.raw.once('close', () => this.hooks.emit('postFinish', ev));

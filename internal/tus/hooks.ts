@@ -49,6 +49,9 @@ type Logger = { error(obj: object, msg: string): void };
 /** Runs several hook providers as one, in registration order. */
 export class HookChain {
   private readonly providers: TusHooks[] = [];
+  /** Calls and failures per hook point, as plain numbers for /metrics (tusd_hook_invocations_total, _errors_total). */
+  readonly invocations = new Map<HookName, number>();
+  readonly failures = new Map<HookName, number>();
   constructor(private readonly log: Logger) {}
 
   add(h: TusHooks): void {
@@ -59,43 +62,64 @@ export class HookChain {
     return this.providers.some((p) => typeof p[name] === 'function');
   }
 
-  async preCreate(ev: HookEvent): Promise<PreCreateResult> {
-    let metadata: Record<string, string> | undefined;
-    for (const p of this.providers) {
-      if (!p.preCreate) continue;
-      const r = await p.preCreate({ ...ev, upload: { ...ev.upload, MetaData: metadata ?? ev.upload.MetaData } });
-      if (r?.reject) return { reject: r.reject };
-      if (r?.metadata) metadata = r.metadata;
-    }
-    return metadata ? { metadata } : {};
+  preCreate(ev: HookEvent): Promise<PreCreateResult> {
+    return this.counted('preCreate', async () => {
+      let metadata: Record<string, string> | undefined;
+      for (const p of this.providers) {
+        if (!p.preCreate) continue;
+        const r = await p.preCreate({ ...ev, upload: { ...ev.upload, MetaData: metadata ?? ev.upload.MetaData } });
+        if (r?.reject) return { reject: r.reject };
+        if (r?.metadata) metadata = r.metadata;
+      }
+      return metadata ? { metadata } : {};
+    });
   }
 
-  async preFinish(ev: HookEvent): Promise<void> {
-    for (const p of this.providers) if (p.preFinish) await p.preFinish(ev);
+  preFinish(ev: HookEvent): Promise<void> {
+    return this.counted('preFinish', async () => {
+      for (const p of this.providers) if (p.preFinish) await p.preFinish(ev);
+    });
   }
 
-  async preTerminate(ev: HookEvent): Promise<HookRejection | undefined> {
-    for (const p of this.providers) {
-      if (!p.preTerminate) continue;
-      const r = await p.preTerminate(ev);
-      if (r) return r;
-    }
-    return undefined;
+  preTerminate(ev: HookEvent): Promise<HookRejection | undefined> {
+    return this.counted('preTerminate', async () => {
+      for (const p of this.providers) {
+        if (!p.preTerminate) continue;
+        const r = await p.preTerminate(ev);
+        if (r) return r;
+      }
+      return undefined;
+    });
   }
 
   /** Fire-and-forget, in order. */
   emit(name: 'postCreate' | 'postReceive' | 'postFinish' | 'postTerminate', ev: HookEvent): void {
+    bump(this.invocations, name);
+    const failed = (err: unknown) => {
+      bump(this.failures, name);
+      this.log.error({ err, hook: name, uploadId: ev.upload.ID }, 'hook failed');
+    };
     for (const p of this.providers) {
       const fn = p[name];
       if (!fn) continue;
       try {
         const r = fn.call(p, ev);
-        if (r && typeof (r as Promise<void>).catch === 'function') {
-          (r as Promise<void>).catch((err: unknown) => this.log.error({ err, hook: name, uploadId: ev.upload.ID }, 'hook failed'));
-        }
+        if (r && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch(failed);
       } catch (err) {
-        this.log.error({ err, hook: name, uploadId: ev.upload.ID }, 'hook failed');
+        failed(err);
       }
     }
   }
+
+  private async counted<T>(name: HookName, run: () => Promise<T>): Promise<T> {
+    bump(this.invocations, name);
+    try {
+      return await run();
+    } catch (err) {
+      bump(this.failures, name);
+      throw err;
+    }
+  }
 }
+
+const bump = (counts: Map<HookName, number>, name: HookName) => counts.set(name, (counts.get(name) ?? 0) + 1);

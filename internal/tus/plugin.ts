@@ -71,6 +71,7 @@ async function dispatch(core: TusCore, req: FastifyRequest, reply: FastifyReply,
   let method = req.method;
   const override = single(req.headers['x-http-method-override']);
   if (method === 'POST' && override) method = override.trim().toUpperCase();
+  core.stats.request(method);
 
   if (method === 'OPTIONS') return handleOptions(core, reply);
   const tusResumable = single(req.headers['tus-resumable']);
@@ -127,6 +128,7 @@ function sendError(core: TusCore, req: FastifyRequest, reply: FastifyReply, err:
       tusErr = errors.internal();
     }
   }
+  core.stats.error(tusErr.status, tusErr.code);
   if (tusErr.status >= 500) core.log.warn({ code: tusErr.code, url: req.url, method: req.method }, tusErr.message);
   reply.removeHeader('Upload-Offset');
   reply.header('Tus-Resumable', TUS_VERSION);

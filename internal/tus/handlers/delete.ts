@@ -17,6 +17,7 @@ export async function handleDelete(core: TusCore, req: FastifyRequest, reply: Fa
     const rejection = await core.hooks.preTerminate(ev);
     if (rejection) throw errors.terminationRejected(rejection.body || undefined);
     await store.terminate(id);
+    core.stats.uploadsTerminated++;
     core.log.info({ uploadId: id }, 'upload terminated');
     reply.raw.once('close', () => core.hooks.emit('postTerminate', ev));
     reply.code(204).send();

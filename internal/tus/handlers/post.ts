@@ -40,6 +40,7 @@ export async function handlePost(core: TusCore, req: FastifyRequest, reply: Fast
   const pre = await core.hooks.preCreate(core.hookEvent(req, draft));
   if (pre.reject) {
     const r = pre.reject;
+    core.stats.error(r.status, 'ERR_UPLOAD_REJECTED');
     if (hasBody) closeAfterResponse(reply);
     reply.code(r.status).headers(r.headers ?? {}).header('Content-Type', r.contentType ?? 'text/plain; charset=utf-8').send(r.body);
     return;
@@ -57,6 +58,7 @@ export async function handlePost(core: TusCore, req: FastifyRequest, reply: Fast
     isFinal: draft.IsFinal,
     partialUploads: draft.PartialUploads,
   });
+  core.stats.uploadsCreated++;
   let info = await upload.getInfo();
   core.log.info({ uploadId: id, size: plan.deferred ? null : plan.size, partial: info.IsPartial, final: info.IsFinal }, 'upload created');
   core.hooks.emit('postCreate', core.hookEvent(req, info));
