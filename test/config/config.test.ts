@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import dotenv from 'dotenv';
-import { ConfigError, loadConfig, type Config } from '../../internal/config/config.js';
+import { ConfigError, configVariableNames, loadConfig, type Config } from '../../internal/config/config.js';
 import { parseGoInt } from '../../internal/config/env.js';
 import { REPO_ROOT, runToExit, startServer, type RunningServer } from '../helpers/server.js';
 import { request, TR } from '../helpers/http.js';
@@ -36,15 +36,11 @@ const DOCUMENTED = [
   'OAUTH_AUDIENCE', 'SERVER_SHUTDOWN_TIMEOUT',
 ];
 
-/** Names the compiled config module reads: exact names, and prefixes (ending in `_`) of not-yet-supported groups. */
+/** Names the config module reads (asked of it), and the prefixes (ending in `_`) of its not-yet-supported groups. */
 async function namesReadByConfig(): Promise<{ exact: string[]; prefixes: string[] }> {
   const src = await readFile(CONFIG_JS, 'utf8');
-  const found = new Set<string>();
-  for (const re of [/\br\.[a-zA-Z]+\(\s*'([A-Z][A-Z0-9_]*)'/g, /\benv\[\s*'([A-Z][A-Z0-9_]*)'\s*\]/g, /\bprefix:\s*'([A-Z][A-Z0-9_]*)'/g]) {
-    for (const m of src.matchAll(re)) found.add(m[1]!);
-  }
-  const all = [...found];
-  return { exact: all.filter((n) => !n.endsWith('_')), prefixes: all.filter((n) => n.endsWith('_')) };
+  const prefixes = [...src.matchAll(/\bprefix:\s*'([A-Z][A-Z0-9_]*_)'/g)].map((m) => m[1]!);
+  return { exact: configVariableNames(), prefixes };
 }
 
 /** Every variable named in .env.example, active or commented out, with its line and the comment above it. */
@@ -251,6 +247,9 @@ describe('config: Go integer forms and booleans', () => {
     throwsNaming({ TUS_CORS_ALLOW_ORIGIN: '(' }, /TUS_CORS_ALLOW_ORIGIN/);
     throwsNaming({ TUS_UPLOAD_PREFIX: '../escape' }, /TUS_UPLOAD_PREFIX/);
     throwsNaming({ TUS_UPLOAD_PREFIX: '/abs' }, /TUS_UPLOAD_PREFIX/);
+    throwsNaming({ METRICS_LABELS_FROM_MANIFEST: 'data-stream-id' }, /METRICS_LABELS_FROM_MANIFEST: "data-stream-id" is not a Prometheus label name/);
+    throwsNaming({ METRICS_LABELS_FROM_MANIFEST: 'sender_id,__name__' }, /METRICS_LABELS_FROM_MANIFEST: "__name__"/);
+    throwsNaming({ METRICS_LABELS_FROM_MANIFEST: 'sender_id, sender_id' }, /METRICS_LABELS_FROM_MANIFEST: "sender_id" is named twice/);
   });
 
   it('Service Bus blocks: present only when a variable is set; queue wins over topic; the subscriber needs topic and subscription', () => {
