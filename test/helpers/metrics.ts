@@ -26,6 +26,18 @@ export function parseMetrics(text: string): Sample[] {
 /** Names of every sample (histograms give their `_bucket`, `_sum` and `_count`). */
 export const sampleNames = (text: string) => new Set(parseMetrics(text).map((s) => s.name));
 
+/** Every name a query may select, samples or not yet: each `# TYPE` family, with a histogram's or summary's series. */
+export function exportedNames(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    const [, name, type] = m as unknown as [string, string, string];
+    names.add(name);
+    if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(name + s);
+    if (type === 'summary') for (const s of ['_sum', '_count']) names.add(name + s);
+  }
+  return names;
+}
+
 /** The sum of the samples of `name` whose labels include `labels`; undefined when there is none. */
 export function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
   const hits = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
