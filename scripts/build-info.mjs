@@ -1,4 +1,5 @@
-// Captures what /version reports: package.json's repository and version, and the git commit being built.
+// Captures what /version reports: package.json's repository and version, and the git commit being built
+// (BUILD_REPO, BUILD_LATEST_RELEASE_VERSION and BUILD_GIT_SHORT_SHA in the environment override them).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -10,5 +11,11 @@ try {
 } catch {
   sha = '';
 }
-const info = { repo: repo.replace(/^github:/, ''), latest_release_version: pkg.version ?? '', git_short_sha: sha };
+// The Dockerfile's build arguments (its context has no git): a non-empty value wins.
+const env = (name, fallback) => process.env[`BUILD_${name}`] || fallback;
+const info = {
+  repo: env('REPO', repo.replace(/^github:/, '')),
+  latest_release_version: env('LATEST_RELEASE_VERSION', pkg.version ?? ''),
+  git_short_sha: env('GIT_SHORT_SHA', sha),
+};
 writeFileSync(new URL('../dist/build-info.json', import.meta.url), JSON.stringify(info) + '\n');
