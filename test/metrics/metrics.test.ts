@@ -136,20 +136,23 @@ describe('/metrics', () => {
 
   it('a client that goes away mid-body: open requests go back down, the request counts as 499, its bytes count', async () => {
     const { url } = await createUpload(server.url, { length: 1000, metadata: encodeManifest(DEXTESTING) });
+    const received = valueOf((await scrape(server.url)).samples, 'tusd_bytes_received')!;
     const d = await delta(server.url, async () => {
       const { pathname } = new URL(url);
-      await new Promise<void>((resolve, reject) => {
-        const socket = net.connect(server.port, '127.0.0.1', () => {
-          socket.write(
-            `PATCH ${pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
-              'Content-Type: application/offset+octet-stream\r\nContent-Length: 1000\r\n\r\n0123456789',
-          );
-          // The bytes are acknowledged by HEAD once stored; then the client disappears.
-          setTimeout(() => socket.destroy(), 200);
-        });
-        socket.on('close', () => resolve());
-        socket.on('error', reject);
+      const socket = net.connect(server.port, '127.0.0.1');
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      socket.write(
+        `PATCH ${pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
+          'Content-Type: application/offset+octet-stream\r\nContent-Length: 1000\r\n\r\n0123456789',
+      );
+      // Once the server has the 10 bytes (and the PATCH is open beside the scrape), the client disappears.
+      await waitUntil('the first bytes', async () => {
+        const s = (await scrape(server.url)).samples;
+        return valueOf(s, 'tusd_bytes_received') === received + 10 && valueOf(s, 'dex_server_connections_open') === 2 ? true : undefined;
       });
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.destroy();
+      await closed;
       await waitUntil('the request to end', async () => ((await head(url)).headers['upload-offset'] === '10' ? true : undefined));
       await waitUntil('open requests to go down', async () => (valueOf((await scrape(server.url)).samples, 'dex_server_connections_open') === 1 ? true : undefined));
     });
