@@ -2,14 +2,19 @@
 import { authErrors } from './errors.js';
 
 /**
- * The token's scopes: `scope` (RFC 8693 / RFC 7662, space separated) or, when absent, `scp` (an array, as Okta
- * sends it, or a space-separated string, as Entra ID does). Absent → none. Any other shape is a 401.
+ * The token's scopes: `scope` (RFC 8693 / RFC 7662), a space-separated string, or, when absent, `scp` (an array, as
+ * Okta sends it, or a space-separated string, as Entra ID does). Neither → none. Any other shape is a 401.
  */
 export function scopesOf(claims: Record<string, unknown>): string[] {
-  const raw = claims['scope'] !== undefined ? claims['scope'] : claims['scp'];
-  if (raw === undefined || raw === null) return [];
-  if (typeof raw === 'string') return raw.split(' ').filter(Boolean);
-  if (Array.isArray(raw) && raw.every((s) => typeof s === 'string')) return raw.filter(Boolean);
+  const split = (s: string) => s.split(' ').filter(Boolean);
+  const { scope, scp } = claims;
+  if (scope !== undefined) {
+    if (typeof scope === 'string') return split(scope);
+    throw authErrors.badClaims();
+  }
+  if (scp === undefined) return [];
+  if (typeof scp === 'string') return split(scp);
+  if (Array.isArray(scp) && scp.every((s) => typeof s === 'string')) return scp.filter(Boolean);
   throw authErrors.badClaims();
 }
 

@@ -174,6 +174,7 @@ describe('auth: BearerVerifier', () => {
       assert.deepEqual((await v.verifyBearer(bearer(await issuer.token({ scope: undefined, scp: ['dex:upload', 'x'] })))).scopes, ['dex:upload', 'x']);
       assert.deepEqual((await v.verifyBearer(bearer(await issuer.token({ scope: undefined, scp: 'x dex:upload' })))).scopes, ['x', 'dex:upload']);
       await assertRefused(v, bearer(await issuer.token({ scope: 42 })), 401, 'Failed to parse token claims');
+      await assertRefused(v, bearer(await issuer.token({ scope: ['dex:upload'] })), 401, 'Failed to parse token claims');
       await assertRefused(v, bearer(await issuer.token({ scope: undefined, scp: [1, 2] })), 401, 'Failed to parse token claims');
     });
 
