@@ -8,7 +8,7 @@ import { loadConfig } from '../../internal/config/config.js';
 import { createLogger } from '../../internal/logging/logger.js';
 import { AuthError } from '../../internal/auth/errors.js';
 import { BearerVerifier, type AuthSettings, type AuthTuning } from '../../internal/auth/verifier.js';
-import { claimsOf, nowSeconds, startIssuer, tamperedToken, unsignedToken, type TestIssuer } from '../helpers/oidc-issuer.js';
+import { claimsOf, nowSeconds, startIssuer, tamperedToken, unsignedToken, type SigningKey, type TestIssuer } from '../helpers/oidc-issuer.js';
 
 const AUDIENCE = 'dex-upload';
 const SCOPES = 'dex:upload dex:info';
@@ -232,26 +232,30 @@ describe('auth: BearerVerifier', () => {
       }
     });
 
-    it('keys rotated: tokens of the new key are accepted without a new verifier, tokens of the removed key refused', async () => {
-      const v = verifier({}, { jwksCooldownMs: 0 });
-      const old = issuer.keys;
+    /** Runs `fn` after `v` has verified a token of the current key and the issuer has rotated; then restores the issuer. */
+    async function afterRotation(v: BearerVerifier, fn: (fresh: SigningKey, oldToken: string) => Promise<void>): Promise<void> {
+      const { keys, jwksPath } = issuer;
       try {
         const oldToken = bearer(await issuer.token());
         await v.verifyBearer(oldToken);
-        const fresh = await issuer.rotate();
+        await fn(await issuer.rotate(), oldToken);
+      } finally {
+        issuer.keys = keys;
+        issuer.jwksPath = jwksPath;
+      }
+    }
+
+    it('keys rotated: tokens of the new key are accepted without a new verifier, tokens of the removed key refused', async () => {
+      const v = verifier({}, { jwksCooldownMs: 0 });
+      await afterRotation(v, async (fresh, oldToken) => {
         assert.equal((await v.verifyBearer(bearer(await issuer.token({}, { key: fresh })))).kind, 'jwt');
         await assertRefused(v, oldToken, 401, /^Failed to verify token: failed to verify signature: no applicable key found/);
-      } finally {
-        issuer.keys = old;
-      }
+      });
     });
 
     it('with jose\'s cooldown: a rotated key is found on the first look at the JWKS after the cooldown (5 s by default)', async () => {
       const v = verifier({}, { jwksCooldownMs: 1_000 });
-      const old = issuer.keys;
-      try {
-        await v.verifyBearer(bearer(await issuer.token()));
-        const fresh = await issuer.rotate();
+      await afterRotation(v, async (fresh) => {
         const token = bearer(await issuer.token({}, { key: fresh }));
         // Refused while cooling down (or already accepted if the machine is slow); accepted soon after, never restarted.
         const deadline = Date.now() + 30_000;
@@ -262,25 +266,17 @@ describe('auth: BearerVerifier', () => {
           assert.ok(Date.now() < deadline, 'the new key was never picked up');
           await new Promise((res) => setTimeout(res, 200));
         }
-      } finally {
-        issuer.keys = old;
-      }
+      });
     });
 
     it('a kid miss also re-reads discovery: a JWKS moved to a new jwks_uri is followed', async () => {
       const v = verifier({}, { jwksCooldownMs: 0 });
-      const old = issuer.keys;
-      try {
-        await v.verifyBearer(bearer(await issuer.token()));
-        const fresh = await issuer.rotate();
+      await afterRotation(v, async (fresh) => {
         issuer.jwksPath = '/jwks/v2';
         const d0 = issuer.counts.discovery;
         assert.equal((await v.verifyBearer(bearer(await issuer.token({}, { key: fresh })))).kind, 'jwt');
         assert.equal(issuer.counts.discovery - d0, 1);
-      } finally {
-        issuer.keys = old;
-        issuer.jwksPath = '/jwks';
-      }
+      });
     });
   });
 
