@@ -165,8 +165,11 @@ describe('auth: the server with OAUTH_AUTH_ENABLED=true', () => {
       assert.equal((await stat(path.join(s.storeDir, id))).size, 0);
     });
 
-    it('a large PATCH body without a token is refused at once, the connection stays usable for the client', async () => {
-      const res = await request({ method: 'PATCH', url: uploadUrl, headers: { ...TR, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: randomBytes(4 * 1024 * 1024) });
+    it('a large PATCH body without a token is refused before it is read; the client, still sending, gets the 401', async () => {
+      // Keep-alive, as tus clients send it: the server drains the unread body after answering. (A client that sends
+      // `Connection: close` has its connection closed by Node right after the answer, on every route alike.)
+      const headers = { ...TR, Connection: 'keep-alive', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' };
+      const res = await request({ method: 'PATCH', url: uploadUrl, headers, body: randomBytes(4 * 1024 * 1024) });
       assertRefusal(res, { status: 401, body: 'Authorization header missing' }, 'large PATCH');
       assert.equal(await offset(), '0');
     });
