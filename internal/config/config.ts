@@ -124,10 +124,6 @@ export function loadConfig(env: Env): Config {
     const feature = notYetSupported(name);
     if (feature) throw new ConfigError(`${name}: ${feature} is not yet supported by this server; unset the variable`);
   }
-  if (r.bool('OAUTH_AUTH_ENABLED', false)) {
-    throw new ConfigError('OAUTH_AUTH_ENABLED: OAuth is not yet supported by this server; set it to false');
-  }
-
   let corsAllowOrigin: RegExp;
   const corsText = r.string('TUS_CORS_ALLOW_ORIGIN', '.*');
   try {
@@ -188,13 +184,7 @@ export function loadConfig(env: Env): Config {
       internalHost: r.string('UI_SERVER_INTERNAL_HOST', 'localhost:8080'),
       csrfToken: r.string('CSRF_TOKEN', '1qQBJumxRABFBLvaz5PSXBcXLE84viE42x4Aev359DvLSvzjbXSme3whhFkESatW'),
     },
-    oauth: {
-      enabled: false,
-      introspectionUrl: r.optional('OAUTH_INTROSPECTION_URL'),
-      issuerUrl: r.optional('OAUTH_ISSUER_URL'),
-      requiredScopes: (r.optional('OAUTH_REQUIRED_SCOPES') ?? '').split(' ').filter(Boolean),
-      audience: r.optional('OAUTH_AUDIENCE'),
-    },
+    oauth: oauthBlock(r),
     processingStatusHealthUri: r.optional('PROCESSING_STATUS_HEALTH_URI'),
   };
 }
@@ -216,6 +206,33 @@ function validPrefix(p: string): string {
     throw new ConfigError(`TUS_UPLOAD_PREFIX: "${p}" must be a relative folder name without ..`);
   }
   return p;
+}
+
+/** OAUTH_*: when enabled, an issuer is required and both URLs must be http(s) (checked here, not at the first request). */
+function oauthBlock(r: EnvReader): Config['oauth'] {
+  const oauth: Config['oauth'] = {
+    enabled: r.bool('OAUTH_AUTH_ENABLED', false),
+    introspectionUrl: r.optional('OAUTH_INTROSPECTION_URL'),
+    issuerUrl: r.optional('OAUTH_ISSUER_URL'),
+    requiredScopes: (r.optional('OAUTH_REQUIRED_SCOPES') ?? '').split(' ').filter(Boolean),
+    audience: r.optional('OAUTH_AUDIENCE'),
+  };
+  if (!oauth.enabled) return oauth;
+  if (!oauth.issuerUrl) throw new ConfigError('OAUTH_ISSUER_URL: required when OAUTH_AUTH_ENABLED is true');
+  httpUrl('OAUTH_ISSUER_URL', oauth.issuerUrl);
+  if (oauth.introspectionUrl) httpUrl('OAUTH_INTROSPECTION_URL', oauth.introspectionUrl);
+  return oauth;
+}
+
+/** The value is never echoed: the introspection URL may carry client credentials. */
+function httpUrl(name: string, value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name}: not a valid URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${name}: must be an http:// or https:// URL`);
 }
 
 const blockPresent = (r: EnvReader, prefix: string, names: string[]) => names.some((n) => r.isSet(`${prefix}_${n}`));

@@ -13,7 +13,11 @@ export function createLogger(config: Config, destination?: NodeJS.WritableStream
       },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
-        paths: ['req.headers.authorization', 'headers.authorization', 'request.headers.authorization', '*.password', '*.secret', '*.accountKey', '*.connectionString'],
+        paths: [
+          'req.headers.authorization', 'headers.authorization', 'request.headers.authorization', '*.password', '*.secret', '*.accountKey', '*.connectionString',
+          // Bearer tokens (issue 13): never logged by our code; these catch a header or token object logged by mistake.
+          'authorization', '*.authorization', '*.*.authorization', 'token', '*.token',
+        ],
         censor: '[redacted]',
       },
     },

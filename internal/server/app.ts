@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { ServerResponse } from 'node:http';
 import type { Config } from '../config/config.js';
 import { healthPlugin, type HealthCheck } from '../health/plugin.js';
-import { tusBadUrl, tusMethodNotAllowed, tusPlugin } from '../tus/plugin.js';
+import { tusBadUrl, tusMethodNotAllowed, tusPlugin, tusRefusalHeaders } from '../tus/plugin.js';
 import type { TusCore } from '../tus/core.js';
 import type { DataStore } from '../storage/store.js';
 import { infoPlugin } from '../info/plugin.js';
@@ -11,6 +11,8 @@ import type { Logger } from '../logging/logger.js';
 import { routePlugin, type RoutePluginOptions } from '../delivery/route-plugin.js';
 import { metricsPlugin } from '../metrics/plugin.js';
 import type { ServerMetrics } from '../metrics/metrics.js';
+import { authHook, guarded } from '../auth/plugin.js';
+import type { BearerVerifier } from '../auth/verifier.js';
 
 export interface AppParts {
   config: Config;
@@ -22,6 +24,8 @@ export interface AppParts {
   /** Open tus requests, for background work to wait for a quiet moment. */
   activity?: { track(res: ServerResponse): void };
   metrics?: ServerMetrics;
+  /** Present when OAUTH_AUTH_ENABLED: guards the tus routes and /info (dex-api.md §3). */
+  auth?: BearerVerifier;
 }
 
 /** The upload API: one Fastify instance, one plugin per concern. */
@@ -59,8 +63,13 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
   if (parts.metrics) app.register(metricsPlugin, { metrics: parts.metrics });
   app.register(aboutPlugin, { build: parts.build });
   app.register(healthPlugin, { checks: parts.healthChecks });
-  app.register(infoPlugin, { store: parts.store, reportsFolder: parts.config.reports.localReportsFolder });
+  // OAuth guards the tus routes and /info only. A tus OPTIONS (preflight, discovery) needs no token; /info answers
+  // every method with the upload's data, so its OPTIONS does.
+  const { auth, core } = parts;
+  const infoAuth = auth && authHook(auth, { allowOptions: false });
+  const tusAuth = auth && authHook(auth, { allowOptions: true, decorateRefusal: (req, reply) => tusRefusalHeaders(core, req, reply) });
+  app.register(guarded(infoPlugin, infoAuth), { store: parts.store, reportsFolder: parts.config.reports.localReportsFolder });
   app.register(routePlugin, parts.route);
-  app.register(tusPlugin, { core: parts.core, activity: parts.activity });
+  app.register(guarded(tusPlugin, tusAuth), { core, activity: parts.activity });
   return app;
 }

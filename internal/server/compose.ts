@@ -28,6 +28,7 @@ import type { HealthCheck } from '../health/check.js';
 import { IoThread } from '../fsutil/io-thread.js';
 import { ForegroundActivity } from '../fsutil/foreground.js';
 import { ServerMetrics } from '../metrics/metrics.js';
+import { startAuth, type BearerVerifier } from '../auth/verifier.js';
 
 export interface Server {
   app: FastifyInstance;
@@ -38,6 +39,8 @@ export interface Server {
   bus: EventBus;
   /** Publishes FileReady events for finished uploads not yet delivered everywhere (run once, after listening). */
   redeliver(): Promise<number>;
+  /** The bearer-token check when OAUTH_AUTH_ENABLED (the sender UI checks and forwards the user's token with it). */
+  auth?: BearerVerifier;
   /** Closes report-sink links and target clients (after the bus is closed and the report queues are drained). */
   close(): Promise<void>;
 }
@@ -119,8 +122,9 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     ...[...targets.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((t) => ({ name: t.healthName, check: () => t.health() })),
     { name: source.healthName, check: () => source.health() },
   ];
+  const auth = startAuth(config.oauth, log);
   const app = buildApp(
-    { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus }, activity: foreground, metrics },
+    { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus }, activity: foreground, metrics, auth },
     log,
   );
   return {
@@ -130,6 +134,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     cleaner: new ExpirationCleaner(core),
     reports,
     bus,
+    auth,
     redeliver: () => redeliverPending({ store, source, router, bus, reportsFolder: config.reports.localReportsFolder, log }),
     async close() {
       await reportSinks.close();

@@ -59,6 +59,16 @@ export function tusBadUrl(core: TusCore, req: FastifyRequest, reply: FastifyRepl
   return true;
 }
 
+/** Headers for an answer given before the tus handler runs (the auth check), so that tus clients and browsers read it. */
+export function tusRefusalHeaders(core: TusCore, req: FastifyRequest, reply: FastifyReply): void {
+  reply.header('Tus-Resumable', TUS_VERSION);
+  try {
+    applyCors(req, reply, core.opts.corsAllowOrigin);
+  } catch {
+    // An origin that is not allowed gets no CORS headers; the refusal stands.
+  }
+}
+
 function allowForUpload(core: TusCore): string {
   return core.opts.disableDownload ? 'HEAD, PATCH, DELETE' : 'GET, HEAD, PATCH, DELETE';
 }

@@ -282,9 +282,34 @@ describe('config: Go integer forms and booleans', () => {
     );
     assert.ok(groups.length >= 15, `${groups.length} variables`);
     for (const n of groups) throwsNaming({ [n]: 'x' }, new RegExp(`${n}.*not yet supported`));
-    throwsNaming({ OAUTH_AUTH_ENABLED: 'true' }, /OAUTH_AUTH_ENABLED.*not yet supported/);
-    throwsNaming({ OAUTH_AUTH_ENABLED: 'T' }, /OAUTH_AUTH_ENABLED.*not yet supported/);
-    assert.equal(loadConfig({ OAUTH_AUTH_ENABLED: 'false' }).oauth.enabled, false);
+  });
+
+  it('OAUTH_AUTH_ENABLED=true needs an http(s) OAUTH_ISSUER_URL; the introspection URL must be http(s) and is never echoed', () => {
+    const issuer = 'https://login.example/realms/dex';
+    for (const on of ['true', 'T', '1']) throwsNaming({ OAUTH_AUTH_ENABLED: on }, /^OAUTH_ISSUER_URL: required when OAUTH_AUTH_ENABLED is true$/);
+    throwsNaming({ OAUTH_AUTH_ENABLED: 'true', OAUTH_ISSUER_URL: 'login.example' }, /^OAUTH_ISSUER_URL: not a valid URL$/);
+    throwsNaming({ OAUTH_AUTH_ENABLED: 'true', OAUTH_ISSUER_URL: 'ftp://login.example' }, /^OAUTH_ISSUER_URL: must be an http/);
+    throwsNaming({ OAUTH_AUTH_ENABLED: 'true', OAUTH_ISSUER_URL: issuer, OAUTH_INTROSPECTION_URL: 'ldap://client:s3cret@x' }, /^OAUTH_INTROSPECTION_URL: must be an http:\/\/ or https:\/\/ URL$/);
+    for (const bad of ['client:s3cret', 'https://client:s3cret@exa mple', 'ftp://client:s3cret@x']) {
+      throwsNaming({ OAUTH_AUTH_ENABLED: 'true', OAUTH_ISSUER_URL: issuer, OAUTH_INTROSPECTION_URL: bad }, /^OAUTH_INTROSPECTION_URL: (?:(?!s3cret).)*$/);
+    }
+    const c = loadConfig({
+      OAUTH_AUTH_ENABLED: 'true',
+      OAUTH_ISSUER_URL: issuer,
+      OAUTH_INTROSPECTION_URL: 'https://client:s3cret@login.example/introspect',
+      OAUTH_REQUIRED_SCOPES: 'dex:upload dex:info',
+      OAUTH_AUDIENCE: 'dex-upload',
+    });
+    assert.deepEqual(c.oauth, {
+      enabled: true,
+      issuerUrl: issuer,
+      introspectionUrl: 'https://client:s3cret@login.example/introspect',
+      requiredScopes: ['dex:upload', 'dex:info'],
+      audience: 'dex-upload',
+    });
+    // Off: the other OAUTH_* values are read but not checked (nothing uses them).
+    assert.equal(loadConfig({ OAUTH_AUTH_ENABLED: 'false', OAUTH_ISSUER_URL: 'not a url' }).oauth.enabled, false);
+    throwsNaming({ OAUTH_AUTH_ENABLED: 'yes' }, /OAUTH_AUTH_ENABLED/);
   });
 });
 
@@ -339,7 +364,6 @@ describe('config: the real binary', () => {
     const cases: Array<[string, string]> = [
       ['S3_ENDPOINT', 'x'],
       ['REDIS_CONNECTION_STRING', 'redis://x'],
-      ['OAUTH_AUTH_ENABLED', 'true'],
       ['SNS_PUBLISHER_EVENT_ARN', 'x'],
     ];
     for (const [name, value] of cases) {
@@ -347,6 +371,21 @@ describe('config: the real binary', () => {
       assert.equal(r.code, 1, `${name}: ${r.output}`);
       assert.match(r.output, new RegExp(`${name}.*not yet supported`), r.output);
     }
+  });
+});
+
+describe('config: OAuth at start-up (the real binary)', () => {
+  it('OAUTH_AUTH_ENABLED=true without OAUTH_ISSUER_URL exits 1 with a clear message', async () => {
+    const r = await runToExit({ OAUTH_AUTH_ENABLED: 'true' });
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, /configuration error: OAUTH_ISSUER_URL: required when OAUTH_AUTH_ENABLED is true/);
+  });
+
+  it('a bad OAUTH_INTROSPECTION_URL exits 1 without printing its credentials', async () => {
+    const r = await runToExit({ OAUTH_AUTH_ENABLED: 'true', OAUTH_ISSUER_URL: 'http://127.0.0.1:9/', OAUTH_INTROSPECTION_URL: 'ftp://client:s3cret-value@x/y' });
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, /OAUTH_INTROSPECTION_URL: must be an http/);
+    assert.ok(!r.output.includes('s3cret-value'), r.output);
   });
 });
 
