@@ -28,6 +28,8 @@ export interface Config {
   storage: {
     localFolderUploadsTus: string;
   };
+  /** REDIS_CONNECTION_STRING: absent → the in-memory locker (one instance); set → the Redis locker (several). */
+  locking: { redisUrl?: string };
   manifest: {
     validation: boolean;
     uploadConfigPath: string;
@@ -85,7 +87,6 @@ const NOT_YET_SUPPORTED: Array<{ prefix: string; feature: string }> = [
   { prefix: 'S3_', feature: 'S3 upload storage' },
   { prefix: 'DEX_MANIFEST_CONFIG_BUCKET_NAME', feature: 'manifest configs from S3' },
   { prefix: 'DEX_S3_MANIFEST_CONFIG_FOLDER_NAME', feature: 'manifest configs from S3' },
-  { prefix: 'REDIS_CONNECTION_STRING', feature: 'Redis locking' },
 ];
 
 /** The feature a variable would switch on that this build does not have yet, if it is one of those. */
@@ -159,6 +160,7 @@ export function loadConfig(env: Env): Config {
       fsync: r.bool('TUS_FSYNC', false),
     },
     storage: { localFolderUploadsTus: r.string('LOCAL_FOLDER_UPLOADS_TUS', './uploads') },
+    locking: { redisUrl: redisUrl(r.optional('REDIS_CONNECTION_STRING')) },
     manifest: {
       validation: r.bool('UPLOAD_MANIFEST_VALIDATION', true),
       uploadConfigPath: r.string('UPLOAD_CONFIG_PATH', './upload-configs'),
@@ -233,6 +235,25 @@ function httpUrl(name: string, value: string): void {
     throw new ConfigError(`${name}: not a valid URL`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${name}: must be an http:// or https:// URL`);
+}
+
+/** A go-redis URL: `redis://[user:pass@]host:port[/db]`, or `rediss://` for TLS. The value is never echoed (it may hold a password). */
+function redisUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError('REDIS_CONNECTION_STRING: not a URL (expected redis://[user:password@]host:port[/db] or rediss://…)');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(`REDIS_CONNECTION_STRING: the scheme must be redis:// or rediss://, not ${url.protocol}//`);
+  }
+  if (!url.hostname) throw new ConfigError('REDIS_CONNECTION_STRING: the URL names no host');
+  if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d+$/.test(url.pathname)) {
+    throw new ConfigError('REDIS_CONNECTION_STRING: the path must be a database number (/0, /1 …)');
+  }
+  return value;
 }
 
 const blockPresent = (r: EnvReader, prefix: string, names: string[]) => names.some((n) => r.isSet(`${prefix}_${n}`));

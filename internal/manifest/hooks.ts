@@ -34,19 +34,26 @@ export class FileManifestWriter implements ManifestWriter, ManifestReader {
   /**
    * The last manifests written: routing and the delivery worker read a manifest right after pre-finish wrote it,
    * so they are served from memory. Entries are dropped when the file goes (forget) or when newer ones push them out.
+   * Off when other instances share the folder: one of them may remove an upload (and its `.meta`) without this
+   * process hearing of it.
    */
   private readonly recent = new Map<string, Manifest>();
   private static readonly RECENT = 256;
+  private readonly rememberRecent: boolean;
 
   /** `writeFiles`: how `.meta` is written (default: libuv's thread pool; the server uses an I/O thread). */
   constructor(
     private readonly dir: string,
     private readonly writeFiles: FilesWriter = writeFilesInOrder,
-  ) {}
+    opts: { rememberRecent?: boolean } = {},
+  ) {
+    this.rememberRecent = opts.rememberRecent ?? true;
+  }
   async write(id: string, manifest: Manifest): Promise<void> {
     if (!SAFE_ID.test(id)) throw new Error(`refusing to write a manifest for id ${JSON.stringify(id)}`);
     const sorted = sortedManifest(manifest);
     await this.writeFiles([{ path: path.join(this.dir, `${id}.meta`), data: JSON.stringify(sorted), mode: 0o644 }]);
+    if (!this.rememberRecent) return;
     this.recent.delete(id);
     this.recent.set(id, sorted);
     if (this.recent.size > FileManifestWriter.RECENT) this.recent.delete(this.recent.keys().next().value!);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
-import { MemoryLocker } from '../locking/memory/memorylocker.js';
+import { selectLocker } from '../locking/select.js';
 import { FileStore } from '../storage/file/filestore.js';
 import { TusCore } from '../tus/core.js';
 import { ExpirationCleaner } from '../tus/expiration.js';
@@ -58,9 +58,9 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   // the writes of concurrent requests travel as one batch, instead of three thread-pool hand-offs per file.
   const requestIo = new IoThread({ threads: 1 });
   const writeFiles = requestIo.writeFiles.bind(requestIo);
-  const store = new FileStore({ root, directory: storeDir, fsync: config.tus.fsync, writeFiles });
+  const { locker, sharedStorage, health: lockerHealth } = await selectLocker(config, log);
+  const store = new FileStore({ root, directory: storeDir, fsync: config.tus.fsync, writeFiles, shared: sharedStorage });
   await store.init();
-  const locker = new MemoryLocker();
   const hooks = new HookChain(log);
   const build = loadBuildInfo();
   const configs = new ConfigCache(new LocalFolderLoader(config.manifest.uploadConfigPath));
@@ -79,7 +79,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
       log.warn({ uploadConfigPath: config.manifest.uploadConfigPath }, 'UPLOAD_CONFIG_PATH does not exist: every manifest will be refused'),
     );
   }
-  const manifests = new FileManifestWriter(storeDir, writeFiles);
+  const manifests = new FileManifestWriter(storeDir, writeFiles, { rememberRecent: !sharedStorage });
   hooks.add(manifestHooks({ cache: configs, validation: config.manifest.validation, writer: manifests, log, observer: reporter }));
   hooks.add(reporter.hooks());
 
@@ -114,9 +114,10 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     log,
   );
   metrics.exportTus(core.stats);
-  // decisions.md order: upload storage, report and event sinks, subscribers, targets by name, the `upload` source.
+  // decisions.md order: upload storage, the Redis locker, report and event sinks, subscribers, targets by name, the `upload` source.
   const healthChecks: HealthCheck[] = [
     { name: store.healthName, check: () => store.health() },
+    ...lockerHealth,
     ...reportSinks.health,
     ...bus.health,
     ...[...targets.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((t) => ({ name: t.healthName, check: () => t.health() })),
@@ -139,7 +140,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     async close() {
       await reportSinks.close();
       await closeTargets(targets);
-      await Promise.all([background.close(), requestIo.close()]);
+      await Promise.all([background.close(), requestIo.close(), locker.close?.()]);
     },
   };
 }

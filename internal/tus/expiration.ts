@@ -47,11 +47,14 @@ export class ExpirationCleaner {
       }
     }
     const referenced = new Set(infos.flatMap((i) => (i.IsFinal ? (i.PartialUploads ?? []) : [])));
-    for (const info of infos) {
-      const expired = this.core.isExpired(info, now);
+    const removable = (info: UploadInfo): 'expired' | 'orphaned partial' | undefined => {
+      if (this.core.isExpired(info, now)) return 'expired';
       const lastActivity = info.LastChunkAt || info.CreatedAt;
-      const orphan = info.IsPartial && !referenced.has(info.ID) && now - lastActivity >= ORPHAN_PARTIAL_MS;
-      if (!expired && !orphan) continue;
+      if (info.IsPartial && !referenced.has(info.ID) && now - lastActivity >= ORPHAN_PARTIAL_MS) return 'orphaned partial';
+      return undefined;
+    };
+    for (const info of infos) {
+      if (!removable(info)) continue;
       const lock = this.core.locker.newLock(info.ID);
       const ctl = new AbortController();
       const t = setTimeout(() => ctl.abort(), 1000);
@@ -63,12 +66,18 @@ export class ExpirationCleaner {
         clearTimeout(t);
       }
       try {
-        await store.terminate(info.ID);
-        log.info({ uploadId: info.ID, reason: expired ? 'expired' : 'orphaned partial' }, 'upload removed by clean-up');
+        // Looked at again under the lock: meanwhile a request (here or on another instance) may have finished it, or
+        // another instance's clean-up removed it.
+        const reason = removable(await (await store.get(info.ID)).getInfo());
+        if (reason) {
+          await store.terminate(info.ID);
+          log.info({ uploadId: info.ID, reason }, 'upload removed by clean-up');
+        }
       } catch (err) {
+        if (err instanceof NotFoundError) continue;
         log.error({ err, uploadId: info.ID }, 'clean-up could not remove upload');
       } finally {
-        await lock.unlock();
+        await lock.unlock().catch((err: unknown) => log.warn({ err, uploadId: info.ID }, 'clean-up could not unlock upload'));
       }
     }
   }

@@ -278,7 +278,7 @@ describe('config: Go integer forms and booleans', () => {
     const { prefixes } = await namesReadByConfig();
     assert.ok(prefixes.length > 0);
     const groups = DOCUMENTED.filter(
-      (n) => prefixes.some((p) => n.startsWith(p)) || ['REDIS_CONNECTION_STRING', 'TUS_AZURE_CONTAINER_NAME', 'DEX_MANIFEST_CONFIG_CONTAINER_NAME', 'DEX_MANIFEST_CONFIG_BUCKET_NAME', 'DEX_S3_MANIFEST_CONFIG_FOLDER_NAME'].includes(n),
+      (n) => prefixes.some((p) => n.startsWith(p)) || ['TUS_AZURE_CONTAINER_NAME', 'DEX_MANIFEST_CONFIG_CONTAINER_NAME', 'DEX_MANIFEST_CONFIG_BUCKET_NAME', 'DEX_S3_MANIFEST_CONFIG_FOLDER_NAME'].includes(n),
     );
     assert.ok(groups.length >= 15, `${groups.length} variables`);
     for (const n of groups) throwsNaming({ [n]: 'x' }, new RegExp(`${n}.*not yet supported`));
@@ -310,6 +310,31 @@ describe('config: Go integer forms and booleans', () => {
     // Off: the other OAUTH_* values are read but not checked (nothing uses them).
     assert.equal(loadConfig({ OAUTH_AUTH_ENABLED: 'false', OAUTH_ISSUER_URL: 'not a url' }).oauth.enabled, false);
     throwsNaming({ OAUTH_AUTH_ENABLED: 'yes' }, /OAUTH_AUTH_ENABLED/);
+  });
+});
+
+describe('config: REDIS_CONNECTION_STRING', () => {
+  it('redis:// and rediss:// URLs select the Redis locker; anything else stops the start without echoing the value', () => {
+    assert.equal(loadConfig({}).locking.redisUrl, undefined);
+    assert.equal(loadConfig({ REDIS_CONNECTION_STRING: '' }).locking.redisUrl, undefined);
+    for (const url of ['redis://localhost:6379', 'rediss://user:secret@cache.example:6380/2', 'redis://:pw@10.0.0.1:6379/0']) {
+      assert.equal(loadConfig({ REDIS_CONNECTION_STRING: url }).locking.redisUrl, url);
+    }
+    for (const [bad, why] of [
+      ['localhost:6379', /scheme must be redis/],
+      ['http://h:1', /scheme must be redis/],
+      ['not a url', /not a URL/],
+      ['redis://h:1/db', /database number/],
+      ['redis://:hunter2@h:1/x', /database number/],
+    ] as const) {
+      assert.throws(() => loadConfig({ REDIS_CONNECTION_STRING: bad }), (err: Error) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /^REDIS_CONNECTION_STRING: /);
+        assert.match(err.message, why);
+        assert.doesNotMatch(err.message, /hunter2/, 'the password is never printed');
+        return true;
+      });
+    }
   });
 });
 
@@ -363,7 +388,6 @@ describe('config: the real binary', () => {
   it('variables of features not built yet exit 1 naming the variable as not yet supported', async () => {
     const cases: Array<[string, string]> = [
       ['S3_ENDPOINT', 'x'],
-      ['REDIS_CONNECTION_STRING', 'redis://x'],
       ['SNS_PUBLISHER_EVENT_ARN', 'x'],
     ];
     for (const [name, value] of cases) {

@@ -31,7 +31,16 @@ export interface FileStoreOptions {
   fsync: boolean;
   /** Writes the files of a new upload (default: libuv's thread pool; the server uses an I/O thread of its own). */
   writeFiles?: FilesWriter;
+  /**
+   * Other instances write the same folder (several servers behind a load balancer, with the Redis locker): what this
+   * process remembers of an upload is checked against the files on every read, and start-up leaves young temporary
+   * files alone (they may be another instance's request in progress).
+   */
+  shared?: boolean;
 }
+
+/** In a shared folder, a staged chunk or temporary info untouched this long belongs to no live request. */
+export const STALE_TEMPORARY_MS = 60 * 60 * 1000;
 
 // Ids are server-generated, but a store never trusts its caller with a path.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -43,6 +52,8 @@ const CACHE_LIMIT = 10_000;
 
 interface CachedState {
   info: UploadInfo;
+  /** Shared folder: identity of the `.info` file the info was read from (it is replaced by rename when rewritten). */
+  stamp?: string;
   /** Bytes on disk, known because this process wrote them; undefined = ask the file system. */
   offset?: number;
   lastChunkAt?: number;
@@ -55,8 +66,10 @@ interface CachedState {
 export class FileStore implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, LocalFiles {
   readonly healthName = 'File Storage';
   private readonly dir: string;
-  // This process is the only writer of its store (uploads are locked while written), so the parsed info and the
-  // offset it wrote are cached between requests instead of re-reading `.info` and stat-ing the data on every HEAD.
+  // Alone, this process is the only writer of its store (uploads are locked while written), so the parsed info and
+  // the offset it wrote are cached between requests instead of re-reading `.info` and stat-ing the data on every
+  // HEAD. In a shared folder another instance may have written either since: the offset is always the data file's
+  // size, and the cached info is used only while its `.info` is the same file.
   private readonly cache = new Map<string, CachedState>();
 
   private readonly writeFiles: FilesWriter;
@@ -68,12 +81,19 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
-    // Staged chunks and half-written infos of a crashed process are never part of an upload.
-    const names = await readdir(this.dir);
+    // Staged chunks and half-written infos of a crashed process are never part of an upload (in a shared folder,
+    // only old ones: a young one may be another instance's request in progress).
+    const names = (await readdir(this.dir)).filter((n) => /\.chunk-[0-9a-f]+$|\.info\.[0-9a-f]+\.tmp$/.test(n));
+    const staleBefore = Date.now() - STALE_TEMPORARY_MS;
     await Promise.all(
-      names
-        .filter((n) => /\.chunk-[0-9a-f]+$|\.info\.[0-9a-f]+\.tmp$/.test(n))
-        .map((n) => rm(path.join(this.dir, n), { force: true })),
+      names.map(async (n) => {
+        const file = path.join(this.dir, n);
+        if (this.opts.shared) {
+          const s = await stat(file).catch(() => null);
+          if (!s || s.mtimeMs >= staleBefore) return;
+        }
+        await rm(file, { force: true });
+      }),
     );
   }
 
@@ -113,7 +133,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
       { path: this.file(u.id), data: '', mode: 0o664, exclusive: true },
       { path: this.file(u.id, '.info'), data: JSON.stringify(info), mode: 0o644, exclusive: true },
     ]);
-    this.remember({ info, offset: 0 });
+    this.remember({ info, offset: this.opts.shared ? undefined : 0 });
     return new FileUpload(this, u.id);
   }
 
@@ -128,7 +148,25 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
 
   private async state(id: string): Promise<CachedState> {
     const cached = this.cache.get(id);
-    if (cached) return cached;
+    if (!this.opts.shared) return cached ?? this.load(id);
+    // Stat first, then read: what is read is at least as new as the stamp, so a newer file is never taken for it.
+    const stamp = await this.infoStamp(id);
+    if (cached?.stamp === stamp) return cached;
+    return this.load(id, stamp);
+  }
+
+  private async infoStamp(id: string): Promise<string> {
+    try {
+      const s = await stat(this.file(id, '.info'));
+      return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.cache.delete(id);
+      throw new NotFoundError(id);
+    }
+  }
+
+  private async load(id: string, stamp?: string): Promise<CachedState> {
     let info: UploadInfo;
     try {
       info = JSON.parse(await readFile(this.file(id, '.info'), 'utf8')) as UploadInfo;
@@ -139,7 +177,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
       throw err;
     }
     info.CreatedAt ??= 0;
-    return this.remember({ info });
+    return this.remember({ info, stamp });
   }
 
   private remember(state: CachedState): CachedState {
@@ -160,19 +198,26 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
   }
 
   async currentInfo(id: string): Promise<UploadInfo> {
+    if (this.opts.shared) {
+      const [state, data] = await Promise.all([this.state(id), this.dataStat(id)]);
+      return { ...state.info, Offset: data.size, LastChunkAt: data.size > 0 ? data.mtimeMs : 0 };
+    }
     const state = await this.state(id);
     if (state.offset === undefined) {
-      let s;
-      try {
-        s = await stat(this.file(id));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(id);
-        throw err;
-      }
+      const s = await this.dataStat(id);
       state.offset = s.size;
       state.lastChunkAt = s.size > 0 ? s.mtimeMs : 0;
     }
     return { ...state.info, Offset: state.offset, LastChunkAt: state.lastChunkAt ?? 0 };
+  }
+
+  private async dataStat(id: string) {
+    try {
+      return await stat(this.file(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(id);
+      throw err;
+    }
   }
 
   async append(id: string, body: Readable): Promise<number> {
