@@ -11,6 +11,7 @@
 //
 //   node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--rotate] [--workloads a,b] [--servers a,b] [--cpu-prof DIR]
 //                            [--scrape-metrics]
+//   node dist/bench/bench.js --locking [--quick] [--rounds N]   (the Redis locker: bench/locking.ts)
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -39,10 +40,12 @@ interface Options {
   rotate: boolean;
   /** Adds ours with /metrics scraped every second (`ours-scraped`). */
   scrapeMetrics: boolean;
+  /** Runs the Redis locker's bench (bench/locking.ts) instead. */
+  locking: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, rounds: 0, rotate: false, scrapeMetrics: false };
+  const o: Options = { quick: false, rounds: 0, rotate: false, scrapeMetrics: false, locking: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -53,6 +56,7 @@ function parseArgs(argv: string[]): Options {
     if (a === '--quick') o.quick = true;
     else if (a === '--rotate') o.rotate = true;
     else if (a === '--scrape-metrics') o.scrapeMetrics = true;
+    else if (a === '--locking') o.locking = true;
     else if (a === '--json') o.json = path.resolve(val());
     else if (a === '--rounds') {
       o.rounds = Number.parseInt(val(), 10);
@@ -65,7 +69,8 @@ function parseArgs(argv: string[]): Options {
       process.stdout.write(
         'usage: node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--rotate] [--workloads single,chunked,small,head,parallel]\n' +
           '                                [--servers ours,ours-scraped,tus,baseline] [--cpu-prof DIR (profiles ours)]\n' +
-          '                                [--scrape-metrics (ours with GET /metrics every second; default: ours, ours-scraped on small,head)]\n',
+          '                                [--scrape-metrics (ours with GET /metrics every second; default: ours, ours-scraped on small,head)]\n' +
+          '       node dist/bench/bench.js --locking [--quick] [--rounds N]  (Redis locker: hand-over, HEAD rate vs memory locker)\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -605,6 +610,7 @@ async function warmPageCache(bytes: number): Promise<void> {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.locking) return (await import('./locking.js')).runLockingBench(opts);
   const servers = SERVERS.filter((s) => !opts.servers || opts.servers.includes(s.id));
   const wls = workloads(opts.quick).filter((w) => !opts.workloads || opts.workloads.includes(w.id));
   if (servers.length === 0 || wls.length === 0) throw new Error('nothing to run');

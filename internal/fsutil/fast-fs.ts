@@ -37,3 +37,5 @@ export const writeFilesInOrder: FilesWriter = async (files) => {
 export const writeFile = promisify(fs.writeFile);
 export const readFile = promisify(fs.readFile);
 export const openFd = promisify(fs.open);
+/** Stat of the callback API (the shared-folder file store stats on every HEAD). */
+export const statFile = promisify(fs.stat);

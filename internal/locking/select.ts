@@ -13,6 +13,8 @@ export interface LockerChoice {
   sharedStorage: boolean;
   /** The locker's /health entry (Redis only). */
   health: HealthCheck[];
+  /** Shared storage: changes while this instance keeps an upload's lock with it (RedisLocker.heldMark). */
+  heldMark?: (id: string) => number | undefined;
 }
 
 /** REDIS_CONNECTION_STRING set → the Redis locker, PINGed now (unreachable = a fatal start-up error); else in memory. */
@@ -23,5 +25,5 @@ export async function selectLocker(config: Config, log: Logger): Promise<LockerC
   const { RedisLocker } = await import('./redis/redislocker.js');
   const locker = await RedisLocker.connect(url, { log: log.child({ component: 'redis-locker' }) });
   log.info({ leaseMs: locker.leaseMs }, 'upload locks are held in Redis: several instances may serve one upload');
-  return { locker, sharedStorage: true, health: [{ name: locker.healthName, check: () => locker.health() }] };
+  return { locker, sharedStorage: true, health: [{ name: locker.healthName, check: () => locker.health() }], heldMark: (id) => locker.heldMark(id) };
 }

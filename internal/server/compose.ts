@@ -58,8 +58,8 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   // the writes of concurrent requests travel as one batch, instead of three thread-pool hand-offs per file.
   const requestIo = new IoThread({ threads: 1 });
   const writeFiles = requestIo.writeFiles.bind(requestIo);
-  const { locker, sharedStorage, health: lockerHealth } = await selectLocker(config, log);
-  const store = new FileStore({ root, directory: storeDir, fsync: config.tus.fsync, writeFiles, shared: sharedStorage });
+  const { locker, sharedStorage, health: lockerHealth, heldMark } = await selectLocker(config, log);
+  const store = new FileStore({ root, directory: storeDir, fsync: config.tus.fsync, writeFiles, shared: sharedStorage, heldMark });
   await store.init();
   const hooks = new HookChain(log);
   const build = loadBuildInfo();

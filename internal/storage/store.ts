@@ -51,7 +51,7 @@ export interface Upload {
 
 export interface DataStore {
   create(upload: NewUpload): Promise<Upload>;
-  /** Throws NotFoundError when the upload does not exist. */
+  /** Throws NotFoundError when the upload does not exist (on storage shared with other instances, maybe only at getInfo). */
   get(id: string): Promise<Upload>;
   /** Health of the store, for /health. */
   readonly healthName: string;

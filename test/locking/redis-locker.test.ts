@@ -18,8 +18,9 @@ const TOKEN = /^[A-Za-z0-9+/]{22}==$/; // 16 random bytes, standard base64
 let redis: RedisServer;
 let raw: Redis;
 const lockers: RedisLocker[] = [];
-async function locker(opts: { leaseMs?: number; retryMs?: number } = {}): Promise<RedisLocker> {
-  const l = await RedisLocker.connect(redis.url, { log, leaseMs: 200, retryMs: 50, ...opts });
+// retainMs 0 unless a test says otherwise: keys go back at unlock, as in tusd.
+async function locker(opts: { leaseMs?: number; retryMs?: number; retainMs?: number } = {}): Promise<RedisLocker> {
+  const l = await RedisLocker.connect(redis.url, { log, leaseMs: 200, retryMs: 50, retainMs: 0, ...opts });
   lockers.push(l);
   return l;
 }
@@ -116,6 +117,49 @@ describe('Redis locker: the original redislocker tests (lease 200 ms)', () => {
     await assert.rejects(l.newLock(id).lock(within(300), () => {}), LockTimeoutError);
     assert.equal(asked, 1, 'asked once, however often the waiter tried');
     await first.unlock();
+  });
+});
+
+describe('Redis locker: a key kept a moment for the next request of the same instance (retainMs)', () => {
+  it('the next request here takes it without Redis; a release request from elsewhere gets it at once; then it goes back', async () => {
+    const [a, b] = [await locker({ retainMs: 60_000 }), await locker()];
+    const id = randomUUID();
+    const first = a.newLock(id);
+    await first.lock(never(), () => {});
+    const token = await raw.get(id);
+    await first.unlock();
+    assert.equal(await raw.get(id), token, 'kept after the request');
+    const second = a.newLock(id);
+    await second.lock(within(1000), () => {});
+    assert.equal(await raw.get(id), token, 'the same key, taken again here');
+    await second.unlock();
+    // Another instance asks: the idle key is released at once (with its notice), long before retainMs.
+    const other = b.newLock(id);
+    await other.lock(within(5000), () => {});
+    assert.notEqual(await raw.get(id), token);
+    await other.unlock();
+    assert.equal(await raw.exists(id), 0);
+  });
+
+  it('two requests of one instance: the second asks the first in memory and takes over', async () => {
+    const l = await locker({ retainMs: 1000 });
+    const id = randomUUID();
+    const first = l.newLock(id);
+    await first.lock(never(), () => void first.unlock());
+    const second = l.newLock(id);
+    await second.lock(within(5000), () => {});
+    await second.unlock();
+  });
+
+  it('closing the locker gives kept keys back', async () => {
+    const l = await RedisLocker.connect(redis.url, { log, retainMs: 60_000 });
+    const id = randomUUID();
+    const lock = l.newLock(id);
+    await lock.lock(never(), () => {});
+    await lock.unlock();
+    assert.equal(await raw.exists(id), 1);
+    await l.close();
+    assert.equal(await raw.exists(id), 0);
   });
 });
 

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../logging/logger.js';
 import { LockTimeoutError, type Lock, type Locker } from '../locker.js';
+import { RedisLock, type Lease, type LeaseBackend } from './lock.js';
 import {
-  driftMs,
   EXTEND_SCRIPT,
   idOfReleased,
   idOfReleaseRequest,
@@ -24,14 +23,26 @@ export interface RedisLockerOptions {
    * frees itself only when its lease ends.
    */
   retryMs?: number;
+  /**
+   * How long a lease stays with this instance after its request ended, when nobody asked for the upload: the
+   * client's next request here takes it without Redis. 0 = released at once, as tusd does.
+   */
+  retainMs?: number;
   /** ioredis options over ours (tests). */
   redis?: RedisOptions;
 }
 
 interface Scripts {
   dexExtendLock(key: string, token: string, leaseMs: number): Promise<number>;
-  dexReleaseLock(key: string, token: string, channel: string, message: string): Promise<number>;
 }
+
+/** The commands a batch of lock requests sends (a pipeline of the command connection). */
+interface Batch {
+  set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Batch;
+  dexReleaseLock(key: string, token: string, channel: string, message: string): Batch;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
+}
+type Queued = { add: (b: Batch) => void; settle: (err: Error | null, value: unknown) => void };
 
 /**
  * tusd's Redis locker, interoperating key for key and channel for channel (dex-pipeline.md §5.2): `SET NX PX` with a
@@ -42,13 +53,20 @@ interface Scripts {
  * one pattern subscription made at start-up (no subscription per lock, none to miss); a waiter subscribes to its
  * lock's notice channel only while it waits. While Redis is unreachable every command fails at once (no offline
  * queue), so requests that need a lock answer 503 instead of hanging, and the connections come back by themselves.
+ *
+ * Requests of one instance for one upload meet in that instance first (lock.ts): one waits for the other in memory,
+ * and the key stays with the instance for `retainMs` after the last of them, unless someone asks for it. The commands
+ * of one event-loop turn go to Redis as one pipeline.
  */
-export class RedisLocker implements Locker {
+export class RedisLocker implements Locker, LeaseBackend {
   readonly healthName = 'Redis Locker';
   readonly leaseMs: number;
   readonly retryMs: number;
-  /** Locks held by this instance, by upload id: where release requests are delivered. */
-  private readonly held = new Map<string, RedisLock>();
+  readonly retainMs: number;
+  /** Upload keys this instance holds, by upload id: where release requests are delivered. */
+  readonly leases = new Map<string, Lease>();
+  /** Counts the command connection's (re)connections: a lease from before a reconnection is not trusted idle. */
+  generation = 0;
   /** Waiters for a lock's release notice, by upload id. */
   private readonly notices = new Map<string, Set<() => void>>();
   /** Notice channels subscribed to, shared by the waiters of one upload. */
@@ -56,6 +74,8 @@ export class RedisLocker implements Locker {
   /** Release requests this instance published: its own pattern subscription hears them too, and skips them. */
   private readonly ownRequests = new Map<string, number>();
   private lastError = '';
+  /** Takes and releases asked for during this turn of the event loop, sent together at its end. */
+  private queued: Queued[] = [];
 
   private constructor(
     private readonly commands: Redis,
@@ -65,6 +85,8 @@ export class RedisLocker implements Locker {
   ) {
     this.leaseMs = opts.leaseMs ?? LEASE_MS;
     this.retryMs = opts.retryMs ?? 250;
+    this.retainMs = opts.retainMs ?? 250;
+    commands.on('ready', () => this.generation++);
     commands.defineCommand('dexExtendLock', { numberOfKeys: 1, lua: EXTEND_SCRIPT });
     commands.defineCommand('dexReleaseLock', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
     subscriber.on('pmessage', (_pattern: string, channel: string) => this.onReleaseRequest(channel));
@@ -84,14 +106,12 @@ export class RedisLocker implements Locker {
       maxRetriesPerRequest: 0,
       connectTimeout: 5000,
       commandTimeout: 2000,
-      // Concurrent requests' commands travel together: one write and one read for many locks.
-      enableAutoPipelining: true,
       retryStrategy: (times: number) => Math.min(100 * times, 1000),
       connectionName: 'dex-upload-locker',
       ...opts.redis,
     };
     const commands = new Redis(url, options);
-    const subscriber = commands.duplicate({ enableAutoPipelining: false });
+    const subscriber = commands.duplicate();
     const locker = new RedisLocker(commands, subscriber, opts.log, opts);
     try {
       await Promise.all([commands.connect(), subscriber.connect()]);
@@ -139,32 +159,67 @@ export class RedisLocker implements Locker {
   }
 
   async close(): Promise<void> {
-    for (const lock of this.held.values()) lock.forget();
+    // Keys kept for this instance go back now: other instances need not wait for their leases to run out.
+    await Promise.allSettled([...this.leases.values()].map((l) => l.drop()));
     const quit = (conn: Redis) => (conn.status === 'ready' ? conn.quit().then(() => undefined, () => conn.disconnect()) : conn.disconnect());
     await Promise.all([quit(this.subscriber), quit(this.commands)]);
   }
 
   // ---- used by RedisLock ----
 
-  get scripts(): Scripts {
-    return this.commands as unknown as Scripts;
+  /**
+   * While this instance keeps one lease on an upload, no other instance can have written it: the mark (the lease's
+   * serial) stays the same exactly as long, so a store may trust what it saw of the upload under the same mark.
+   * A lease from before a reconnection gives none (Redis may have restarted and forgotten the key).
+   */
+  heldMark(id: string): number | undefined {
+    const lease = this.leases.get(id);
+    return lease && !lease.dropped && lease.generation === this.generation ? lease.serial : undefined;
+  }
+
+  usable(lease: Lease): boolean {
+    return this.commands.status === 'ready' && lease.generation === this.generation && lease.validUntil - Date.now() > Math.min(1000, this.leaseMs / 4);
+  }
+
+  async extend(id: string, token: string): Promise<boolean> {
+    return (await (this.commands as unknown as Scripts).dexExtendLock(lockKey(id), token, this.leaseMs)) === 1;
   }
 
   async trySet(id: string, token: string): Promise<boolean> {
-    return (await this.commands.set(lockKey(id), token, 'PX', this.leaseMs, 'NX')) === 'OK';
+    return (await this.batched((b) => b.set(lockKey(id), token, 'PX', this.leaseMs, 'NX'))) === 'OK';
   }
 
-  hold(id: string, lock: RedisLock): void {
-    this.held.set(id, lock);
+  /** The token-checked release, then the release notice. */
+  async release(id: string, token: string): Promise<void> {
+    await this.batched((b) => b.dexReleaseLock(lockKey(id), token, releasedChannel(id), id));
   }
 
-  letGo(id: string, lock: RedisLock): void {
-    if (this.held.get(id) === lock) this.held.delete(id);
+  /**
+   * Every take and release asked for in one turn of the event loop goes to Redis as one pipeline, sent once the
+   * turn's I/O callbacks have run: one write and one read for all the requests that arrived together, instead of
+   * a write and a read each (ioredis's own auto-pipelining flushes at every tick, i.e. once per request). Measured
+   * here: a HEAD with the Redis locker cost ~100 µs of CPU unbatched, ~35 µs with the memory locker.
+   */
+  private batched(add: (b: Batch) => void): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.queued.length === 0) setImmediate(() => this.flush());
+      this.queued.push({ add, settle: (err, value) => (err ? reject(err) : resolve(value)) });
+    });
   }
 
-  /** Asks the holder to let go: directly when it is on this instance, on the request channel for everyone else. */
+  private flush(): void {
+    const batch = this.queued;
+    this.queued = [];
+    const pipeline = this.commands.pipeline() as unknown as Batch;
+    for (const q of batch) q.add(pipeline);
+    pipeline.exec().then(
+      (results) => batch.forEach((q, i) => q.settle(results?.[i]?.[0] ?? (results?.[i] ? null : new Error('no reply from Redis')), results?.[i]?.[1])),
+      (err: Error) => batch.forEach((q) => q.settle(err, undefined)),
+    );
+  }
+
+  /** Asks the holder elsewhere to let go, on the request channel. */
   async requestRelease(id: string): Promise<void> {
-    this.held.get(id)?.releaseRequested();
     this.ownRequests.set(id, (this.ownRequests.get(id) ?? 0) + 1);
     try {
       await this.commands.publish(releaseRequestChannel(id), id);
@@ -185,7 +240,7 @@ export class RedisLocker implements Locker {
   private onReleaseRequest(channel: string): void {
     const id = idOfReleaseRequest(channel);
     if (id === undefined || this.forgetOwnRequest(id)) return;
-    this.held.get(id)?.releaseRequested();
+    this.leases.get(id)?.releaseRequested();
   }
 
   private onReleased(channel: string): void {
@@ -252,115 +307,5 @@ export class RedisLocker implements Locker {
     });
     promise.catch(() => undefined);
     return { promise, cancel: () => cleanup() };
-  }
-}
-
-class RedisLock implements Lock {
-  private token: string | null = null;
-  /** Until when the lock is surely ours (redsync: start + lease − drift). */
-  private validUntil = 0;
-  private keepAlive: NodeJS.Timeout | null = null;
-  private onReleaseRequested: (() => void) | null = null;
-
-  constructor(
-    private readonly locker: RedisLocker,
-    private readonly id: string,
-  ) {}
-
-  async lock(signal: AbortSignal, onReleaseRequested: () => void): Promise<void> {
-    if (this.token) throw new Error(`lock of ${this.id}: already held`);
-    if (signal.aborted) throw new LockTimeoutError(this.id);
-    if (await this.acquire(onReleaseRequested)) return;
-    await this.locker.listenForRelease(this.id);
-    try {
-      for (;;) {
-        const released = this.locker.nextRelease(this.id, signal);
-        try {
-          // Also right after subscribing: a release between the first attempt and the subscription sent no notice we heard.
-          if (await this.acquire(onReleaseRequested)) return;
-          await this.locker.requestRelease(this.id);
-          await released.promise;
-        } finally {
-          released.cancel();
-        }
-      }
-    } finally {
-      this.locker.stopListeningForRelease(this.id);
-    }
-  }
-
-  private async acquire(onReleaseRequested: () => void): Promise<boolean> {
-    const token = randomBytes(16).toString('base64');
-    const start = Date.now();
-    if (!(await this.locker.trySet(this.id, token))) return false;
-    this.token = token;
-    this.validUntil = start + this.locker.leaseMs - driftMs(this.locker.leaseMs);
-    this.onReleaseRequested = onReleaseRequested;
-    this.locker.hold(this.id, this);
-    this.scheduleKeepAlive((this.validUntil - Date.now()) / 2);
-    return true;
-  }
-
-  /** Another request wants the lock (or the lease could not be kept): the holder is told once. */
-  releaseRequested(): void {
-    const cb = this.onReleaseRequested;
-    this.onReleaseRequested = null;
-    cb?.();
-  }
-
-  private scheduleKeepAlive(delayMs: number): void {
-    this.keepAlive = setTimeout(() => void this.extend(), Math.max(0, delayMs));
-    this.keepAlive.unref();
-  }
-
-  private async extend(): Promise<void> {
-    const token = this.token;
-    if (!token) return;
-    const start = Date.now();
-    const lease = this.locker.leaseMs;
-    let extended: boolean;
-    try {
-      extended = (await this.locker.scripts.dexExtendLock(lockKey(this.id), token, lease)) === 1;
-    } catch (err) {
-      if (this.token !== token) return;
-      // Redis unreachable: try again while the lease surely runs; the request is stopped well before it ends, so
-      // that it has stopped writing by the time another instance may take the lock.
-      const margin = Math.min(1000, lease / 4);
-      const left = this.validUntil - Date.now();
-      if (left > 2 * margin) {
-        this.scheduleKeepAlive(Math.min(500, left - 2 * margin));
-        return;
-      }
-      this.lost(`the lease could not be extended: ${(err as Error).message}`);
-      return;
-    }
-    if (this.token !== token) return;
-    if (!extended) {
-      this.lost('the lease ran out before it was extended');
-      return;
-    }
-    this.validUntil = start + lease - driftMs(lease);
-    this.scheduleKeepAlive((this.validUntil - Date.now()) / 2);
-  }
-
-  private lost(why: string): void {
-    this.locker.log.warn({ uploadId: this.id, why }, 'upload lock lost: the request holding it is stopped');
-    this.releaseRequested();
-  }
-
-  /** Stops keeping the lease (at shutdown, for locks still held). */
-  forget(): void {
-    if (this.keepAlive) clearTimeout(this.keepAlive);
-    this.keepAlive = null;
-  }
-
-  async unlock(): Promise<void> {
-    const token = this.token;
-    if (!token) throw new Error(`unlock of ${this.id}: lock not held`);
-    this.token = null;
-    this.onReleaseRequested = null;
-    this.forget();
-    this.locker.letGo(this.id, this);
-    await this.locker.scripts.dexReleaseLock(lockKey(this.id), token, releasedChannel(this.id), this.id);
   }
 }

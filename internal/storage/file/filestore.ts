@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { openFd, readFile, writeFilesInOrder, type FilesWriter } from '../../fsutil/fast-fs.js';
+import { openFd, readFile, statFile, writeFilesInOrder, type FilesWriter } from '../../fsutil/fast-fs.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -37,6 +37,11 @@ export interface FileStoreOptions {
    * files alone (they may be another instance's request in progress).
    */
   shared?: boolean;
+  /**
+   * Shared folder: a mark that stays the same exactly as long as this instance keeps the upload's lock (undefined
+   * when it does not). Bytes this process counted under an unchanged mark are still all there is: no stat needed.
+   */
+  heldMark?: (id: string) => number | undefined;
 }
 
 /** In a shared folder, a staged chunk or temporary info untouched this long belongs to no live request. */
@@ -54,6 +59,8 @@ interface CachedState {
   info: UploadInfo;
   /** Shared folder: identity of the `.info` file the info was read from (it is replaced by rename when rewritten). */
   stamp?: string;
+  /** Shared folder: the lock's mark under which `offset` was known (see FileStoreOptions.heldMark). */
+  mark?: number;
   /** Bytes on disk, known because this process wrote them; undefined = ask the file system. */
   offset?: number;
   lastChunkAt?: number;
@@ -138,7 +145,8 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
   }
 
   async get(id: string): Promise<Upload> {
-    await this.state(id);
+    // Shared folder: an upload remembered here is checked by getInfo (which every caller makes next), not twice.
+    if (!this.opts.shared || !this.cache.has(id)) await this.state(id);
     return new FileUpload(this, id);
   }
 
@@ -157,7 +165,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
 
   private async infoStamp(id: string): Promise<string> {
     try {
-      const s = await stat(this.file(id, '.info'));
+      const s = await statFile(this.file(id, '.info'));
       return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -199,8 +207,19 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
 
   async currentInfo(id: string): Promise<UploadInfo> {
     if (this.opts.shared) {
-      const [state, data] = await Promise.all([this.state(id), this.dataStat(id)]);
-      return { ...state.info, Offset: data.size, LastChunkAt: data.size > 0 ? data.mtimeMs : 0 };
+      // After creation an info changes only when a deferred length is declared, and when the finished upload's sha256
+      // is kept (ids are never reused): one that can change neither way is not looked at again, the size is enough.
+      const settled = (c: CachedState | undefined, size: number): c is CachedState =>
+        !!c && !c.info.SizeIsDeferred && (c.info.Sha256 !== undefined || size < c.info.Size);
+      const mark = this.opts.heldMark?.(id);
+      const cached = this.cache.get(id);
+      if (mark !== undefined && cached?.mark === mark && cached.offset !== undefined && settled(cached, cached.offset)) {
+        return { ...cached.info, Offset: cached.offset, LastChunkAt: cached.lastChunkAt ?? 0 };
+      }
+      const data = await this.dataStat(id);
+      const state = settled(cached, data.size) ? cached : await this.state(id);
+      Object.assign(state, { offset: data.size, lastChunkAt: data.size > 0 ? data.mtimeMs : 0, mark });
+      return { ...state.info, Offset: data.size, LastChunkAt: state.lastChunkAt };
     }
     const state = await this.state(id);
     if (state.offset === undefined) {
@@ -213,7 +232,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
 
   private async dataStat(id: string) {
     try {
-      return await stat(this.file(id));
+      return await statFile(this.file(id));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(id);
       throw err;
@@ -230,7 +249,7 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
       if (state) state.offset = undefined;
       throw err;
     }
-    if (state && state.offset !== undefined) {
+    if (state && state.offset !== undefined && (!this.opts.shared || state.mark === this.opts.heldMark?.(id))) {
       state.offset += out.bytesWritten;
       if (out.bytesWritten > 0) state.lastChunkAt = Date.now();
     }
