@@ -23,13 +23,16 @@ async function main(): Promise<void> {
   preferAtomicMarking();
   const config = readConfig();
   const log = createLogger(config);
-  const { app, core, cleaner, reports, bus, redeliver, close } = await composeServer(config, log);
-
-  if (config.ui.port !== null) log.info({ uiPort: config.ui.port }, 'the sender UI is not part of this build yet; UI_PORT is not served');
+  const { app, ui, core, cleaner, reports, bus, redeliver, close } = await composeServer(config, log);
 
   await app.listen({ port: config.server.port, host: config.server.listenHost });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
+  if (ui) {
+    await ui.listen({ port: config.ui.port!, host: config.server.listenHost });
+    const uiAddress = ui.server.address();
+    log.info({ port: typeof uiAddress === 'object' && uiAddress ? uiAddress.port : config.ui.port, host: config.server.listenHost }, 'ui listening');
+  }
   log.info({ port, host: config.server.listenHost, basePath: config.tus.basePath }, 'server listening');
   cleaner.start();
   redeliver().catch((err: unknown) => log.error({ err }, 'start-up redelivery failed'));
@@ -44,7 +47,7 @@ async function main(): Promise<void> {
     core.shutdown();
     const cut = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownTimeoutMs);
     try {
-      await app.close();
+      await Promise.all([app.close(), ui?.close()]);
       await cleaner.stop();
       // Deliveries cut short here have no SUCCESS report, so the next start delivers them again.
       await bus.close();

@@ -48,8 +48,10 @@ export interface Config {
     port: number | null; // null = disabled
     externalProtocol: string;
     internalProtocol: string;
-    externalHost: string;
-    internalHost: string;
+    /** Unset: the host name the browser reached the UI by, at the API's port. */
+    externalHost?: string;
+    /** Unset: this process's own API, on loopback at its port. */
+    internalHost?: string;
     csrfToken: string;
   };
   oauth: {
@@ -182,8 +184,8 @@ export function loadConfig(env: Env): Config {
       port: uiPort,
       externalProtocol: r.string('UI_SERVER_EXTERNAL_PROTOCOL', 'http'),
       internalProtocol: r.string('UI_SERVER_INTERNAL_PROTOCOL', 'http'),
-      externalHost: r.string('UI_SERVER_EXTERNAL_HOST', 'localhost:8080'),
-      internalHost: r.string('UI_SERVER_INTERNAL_HOST', 'localhost:8080'),
+      externalHost: r.optional('UI_SERVER_EXTERNAL_HOST'),
+      internalHost: r.optional('UI_SERVER_INTERNAL_HOST'),
       csrfToken: r.string('CSRF_TOKEN', '1qQBJumxRABFBLvaz5PSXBcXLE84viE42x4Aev359DvLSvzjbXSme3whhFkESatW'),
     },
     oauth: oauthBlock(r),

@@ -1,4 +1,5 @@
 import { readFile } from '../fsutil/fast-fs.js';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 
 /** One field of a sender manifest config (`metadata_config.fields[]`). */
@@ -7,6 +8,8 @@ export interface FieldConfig {
   required?: boolean;
   allowed_values?: string[] | null;
   compat_field_name?: string | null;
+  /** Help text for people filling the field in (the sender UI). */
+  description?: string;
 }
 
 export interface ManifestConfig {
@@ -20,6 +23,11 @@ export interface ConfigLoader {
   load(key: string): Promise<string | undefined>;
 }
 
+/** A loader that can also tell which v2 configs exist (`<id>_<route>.json` at its root or in `v2/`), for the UI. */
+export interface ConfigLister {
+  listV2(): Promise<string[]>;
+}
+
 /** A key that names no config: its message is the loader's text (`open <key>: ...`), a validation failure. */
 export class ConfigNotFoundError extends Error {
   constructor(readonly key: string, reason = 'no such file or directory') {
@@ -29,7 +37,7 @@ export class ConfigNotFoundError extends Error {
 }
 
 /** Configs in a local folder (`UPLOAD_CONFIG_PATH`); keys are relative paths that never leave it. */
-export class LocalFolderLoader implements ConfigLoader {
+export class LocalFolderLoader implements ConfigLoader, ConfigLister {
   private readonly root: string;
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -48,6 +56,19 @@ export class LocalFolderLoader implements ConfigLoader {
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw err;
     }
+  }
+
+  async listV2(): Promise<string[]> {
+    const names = async (dir: string) => {
+      try {
+        return (await readdir(path.join(this.root, dir), { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+        throw err;
+      }
+    };
+    const [flat, v2] = await Promise.all([names('.'), names('v2')]);
+    return [...new Set([...flat, ...v2])];
   }
 }
 

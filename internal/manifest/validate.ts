@@ -10,8 +10,15 @@ const FAILURE = 'validation failure';
 export interface Verdict {
   version: ManifestVersion | string;
   errors: string[];
+  /** The same errors by config field, for forms that show each one beside its field. */
+  fieldErrors?: FieldError[];
   config?: ManifestConfig;
   configKey?: string;
+}
+
+export interface FieldError {
+  field: string;
+  kind: 'missing' | 'disallowed' | 'invalid-character';
 }
 
 /** decisions.md "Manifests": `version` 2.0/1.0, else v2 when data_stream_id is present, v1 when only meta_destination_id is. */
@@ -77,20 +84,26 @@ export async function validateManifest(m: Manifest, cache: ConfigCache): Promise
     throw err;
   }
   const errors: string[] = [];
+  const fieldErrors: FieldError[] = [];
   for (const field of found.config.metadata_config?.fields ?? []) {
     const name = field.field_name;
     if (!has(m, name)) {
       if (field.required) {
         errors.push(FAILURE, `field ${name} was missing`);
+        fieldErrors.push({ field: name, kind: 'missing' });
         continue;
       }
     }
     const value = m[name] ?? '';
     if (field.allowed_values && field.allowed_values.length > 0) {
-      if (!field.allowed_values.includes(value)) errors.push(FAILURE, `${name} had disallowed value ${value}`);
+      if (!field.allowed_values.includes(value)) {
+        errors.push(FAILURE, `${name} had disallowed value ${value}`);
+        fieldErrors.push({ field: name, kind: 'disallowed' });
+      }
     } else if (FILENAME_FIELDS.includes(name) && value.includes('/')) {
       errors.push(`invalid character found in ${value} ${FAILURE}`);
+      fieldErrors.push({ field: name, kind: 'invalid-character' });
     }
   }
-  return { version, errors, config: found.config, configKey: found.key };
+  return { version, errors, fieldErrors, config: found.config, configKey: found.key };
 }

@@ -29,9 +29,12 @@ import { IoThread } from '../fsutil/io-thread.js';
 import { ForegroundActivity } from '../fsutil/foreground.js';
 import { ServerMetrics } from '../metrics/metrics.js';
 import { startAuth, type BearerVerifier } from '../auth/verifier.js';
+import { createUi } from '../ui/index.js';
 
 export interface Server {
   app: FastifyInstance;
+  /** The sender UI (UI_PORT), a Fastify instance of its own that calls `app` over HTTP; absent when disabled. */
+  ui?: FastifyInstance;
   core: TusCore;
   metrics: ServerMetrics;
   cleaner: ExpirationCleaner;
@@ -63,7 +66,8 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   await store.init();
   const hooks = new HookChain(log);
   const build = loadBuildInfo();
-  const configs = new ConfigCache(new LocalFolderLoader(config.manifest.uploadConfigPath));
+  const configLoader = new LocalFolderLoader(config.manifest.uploadConfigPath);
+  const configs = new ConfigCache(configLoader);
   await mkdir(config.reports.localReportsFolder, { recursive: true });
   // Report and event lines, and copies to file targets (read, sha256, write), are done by a thread of our own at a
   // lower priority than the requests, and wait for a quiet moment of the upload API (at most 2 s): uploads come first.
@@ -128,8 +132,10 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus }, activity: foreground, metrics, auth },
     log,
   );
+  const ui = await createUi({ config, configs, loader: configLoader, api: app, log });
   return {
     app,
+    ui,
     core,
     metrics,
     cleaner: new ExpirationCleaner(core),
