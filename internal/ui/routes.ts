@@ -159,7 +159,7 @@ export async function uiRoutes(app: FastifyInstance, { ctx }: { ctx: UiContext }
       200,
       'DEX Upload',
       statusBody({ id: found.id, info: found.info, uploadUrl, detailsUrl: `/status/${found.id}/details`, token: found.token }),
-      { newUploadLink: true, scripts: [ctx.assets.tus, ctx.assets.status] },
+      { newUploadLink: true, scripts: [{ src: ctx.assets.tus }, { src: ctx.assets.status, module: true }] },
     );
   });
 

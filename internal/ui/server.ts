@@ -9,7 +9,7 @@ import { ApiUnreachableError, type UploadApi } from './api-client.js';
 import { assetsPlugin, assetUrls, loadAssets, type AssetUrls } from './assets.js';
 import type { SafeHtml } from './html.js';
 import { errorBody } from './pages/errors.js';
-import { page } from './pages/layout.js';
+import { page, type PageOptions } from './pages/layout.js';
 import { uiRoutes } from './routes.js';
 import type { TokenVerifier } from './token.js';
 
@@ -31,7 +31,7 @@ export interface UiContext extends UiOptions {
   assets: AssetUrls;
   /** The API's base URL as the browser reaches it (no trailing slash). */
   publicApiBase(req: FastifyRequest): string;
-  render(reply: FastifyReply, status: number, title: string, body: SafeHtml, extra?: { newUploadLink?: boolean; scripts?: string[] }): FastifyReply;
+  render(reply: FastifyReply, status: number, title: string, body: SafeHtml, extra?: Pick<PageOptions, 'newUploadLink' | 'scripts'>): FastifyReply;
 }
 
 const HOSTNAME = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])$/;

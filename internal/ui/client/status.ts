@@ -98,7 +98,7 @@ declare const tus: { isSupported: boolean; Upload: new (file: File, options: Tus
     while (samples.length > 2 && now - samples[0]!.t > 3000) samples.shift();
     const first = samples[0]!;
     const seconds = (now - first.t) / 1000;
-    const speed = seconds > 0.2 ? (sent - first.bytes) / seconds : 0;
+    const speed = seconds > 0 ? (sent - first.bytes) / seconds : 0;
     progress.value = pct;
     progress.textContent = `${pct}%`;
     progressText.textContent = `${pct}% · ${formatBytes(sent)} of ${formatBytes(total)}${speed > 0 ? ` · ${formatBytes(speed)}/s` : ''}`;

@@ -7,8 +7,8 @@ export interface PageOptions {
   body: SafeHtml;
   /** The "Upload New File" link in the header (pages after the first). */
   newUploadLink?: boolean;
-  /** Scripts of this page, in order (no inline scripts: the Content-Security-Policy forbids them). */
-  scripts?: string[];
+  /** Scripts of this page, run in order once it is parsed (no inline scripts: the Content-Security-Policy forbids them). */
+  scripts?: Array<{ src: string; module?: boolean }>;
 }
 
 /** Every page: a skip link, the header with the home link, one `main` landmark. */
@@ -19,6 +19,7 @@ export function page(o: PageOptions): SafeHtml {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${o.title}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${o.assets.css}">
 </head>
 <body>
@@ -32,8 +33,9 @@ ${o.newUploadLink ? html`<a class="button button-secondary" href="/">Upload New 
 <main id="main" tabindex="-1">
 ${o.body}
 </main>
-${(o.scripts ?? []).map((src) => html`<script src="${src}" defer></script>
-`)}
+${(o.scripts ?? []).map((s) => (s.module ? html`<script type="module" src="${s.src}"></script>
+` : html`<script src="${s.src}" defer></script>
+`))}
 </body>
 </html>
 `;
