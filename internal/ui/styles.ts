@@ -2,6 +2,7 @@
 // focus is always visible; the layout is a single column that fits a 320 px wide screen.
 export const STYLESHEET = `
 *, *::before, *::after { box-sizing: border-box; }
+[hidden] { display: none !important; }
 html { font-size: 100%; -webkit-text-size-adjust: 100%; }
 body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
   line-height: 1.5; color: #1b1b1b; background: #f0f0f0; }

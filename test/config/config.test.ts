@@ -94,8 +94,10 @@ describe('config: defaults (loadConfig({}))', () => {
       port: 8081,
       externalProtocol: 'http',
       internalProtocol: 'http',
-      externalHost: 'localhost:8080',
-      internalHost: 'localhost:8080',
+      // Unset: derived at run time (the host the browser used, the API's own port), which is localhost:8080 for a
+      // browser on localhost with the default SERVER_PORT, DEX's default.
+      externalHost: undefined,
+      internalHost: undefined,
       csrfToken: CSRF_DEV,
     });
     assert.equal(c.oauth.enabled, false);

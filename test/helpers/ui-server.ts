@@ -18,3 +18,21 @@ export async function startUiServer(opts: StartOptions = {}): Promise<RunningUiS
   }, 15_000);
   return Object.assign(s, { uiUrl: `http://127.0.0.1:${port}` });
 }
+
+/** What a browser holds after loading a form page: the CSRF cookie and the form's token. */
+export async function csrfPair(uiUrl: string, formPath = '/manifest?data_stream_id=dextesting&data_stream_route=testevent1'): Promise<{ cookie: string; token: string }> {
+  const res = await fetch(`${uiUrl}${formPath}`);
+  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const token = /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1];
+  if (!token) throw new Error(`no CSRF token in ${formPath}`);
+  return { cookie, token };
+}
+
+/** POSTs a form to the UI as a browser would (no redirects followed). */
+export const postForm = (uiUrl: string, path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  fetch(`${uiUrl}${path}`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(fields),
+  });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page, Request, Route } from 'playwright-core';
 import { artifactsDir, axeViolations, launchChromium, screenshot } from '../helpers/browser.js';
-import { startUiServer, type RunningUiServer } from '../helpers/ui-server.js';
+import { csrfPair, postForm, startUiServer, type RunningUiServer } from '../helpers/ui-server.js';
 
 const MB = 1_000_000;
 const MiB = 1024 * 1024;
@@ -176,25 +176,22 @@ describe('sender UI: pages', () => {
 
   it('a forged POST without the CSRF token is refused (403) and creates nothing', async () => {
     const uploadsBefore = (await storedUploads()).length;
-    const form = new URLSearchParams({ data_stream_id: 'dextesting', data_stream_route: 'testevent1', ...SENDER, received_filename: 'forged.txt' });
-    const post = (headers: Record<string, string>, body: URLSearchParams) =>
-      fetch(`${server.uiUrl}/upload`, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body });
+    const form = { data_stream_id: 'dextesting', data_stream_route: 'testevent1', ...SENDER, received_filename: 'forged.txt' };
+    const post = (fields: Record<string, string>, headers: Record<string, string> = {}) => postForm(server.uiUrl, '/upload', fields, headers);
     // No cookie, no token: what a page on another site can send.
-    const bare = await post({}, form);
+    const bare = await post(form);
     assert.equal(bare.status, 403);
     assert.match(await bare.text(), /Forbidden - CSRF token/);
     // The victim's cookie (a browser would add it) but no token in the form.
-    const formPage = await fetch(`${server.uiUrl}/manifest?data_stream_id=dextesting&data_stream_route=testevent1`);
-    const cookie = formPage.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-    const token = /name="_csrf" value="([^"]+)"/.exec(await formPage.text())![1]!;
+    const { cookie, token } = await csrfPair(server.uiUrl);
     assert.ok(cookie.includes('dex_csrf='), cookie);
-    assert.equal((await post({ Cookie: cookie }, form)).status, 403);
+    assert.equal((await post(form, { Cookie: cookie })).status, 403);
     // A made-up token with the cookie, and the right token without the cookie.
-    assert.equal((await post({ Cookie: cookie }, new URLSearchParams({ ...Object.fromEntries(form), _csrf: 'forged' }))).status, 403);
-    assert.equal((await post({}, new URLSearchParams({ ...Object.fromEntries(form), _csrf: token }))).status, 403);
+    assert.equal((await post({ ...form, _csrf: 'forged' }, { Cookie: cookie })).status, 403);
+    assert.equal((await post({ ...form, _csrf: token })).status, 403);
     assert.equal((await storedUploads()).length, uploadsBefore, 'no upload created');
     // The genuine pair goes through.
-    const ok = await post({ Cookie: cookie }, new URLSearchParams({ ...Object.fromEntries(form), _csrf: token }));
+    const ok = await post({ ...form, _csrf: token }, { Cookie: cookie });
     assert.equal(ok.status, 303);
     assert.match(ok.headers.get('location') ?? '', /^\/status\/[0-9a-f-]{36}$/);
     assert.equal((await storedUploads()).length, uploadsBefore + 1);

@@ -136,8 +136,10 @@ declare const tus: { isSupported: boolean; Upload: new (file: File, options: Tus
         } catch {
           /* nothing kept */
         }
-        pauseButton.disabled = true;
-        resumeButton.disabled = true;
+        // Nothing left to choose or control: the picker and the buttons go, the full bar stays.
+        $('picker').hidden = true;
+        $('upload-buttons').hidden = true;
+        $('uploader-intro').textContent = `${f.name} was uploaded.`;
         announce('Upload complete');
         $('page-title').textContent = 'Upload Complete';
         void refreshDetails();

@@ -101,6 +101,7 @@ export function statusBody(o: StatusPageOptions): SafeHtml {
 <p id="uploader-intro">${status === 'In Progress'
     ? html`${humanBytes(received)} of this upload have been received. Choose the same file again to upload the rest.`
     : 'Choose the file to upload. The upload starts as soon as you choose it.'}</p>
+<div id="picker">
 <div class="field">
 <label for="files">File to upload</label>
 <input type="file" id="files" name="files">
@@ -113,11 +114,12 @@ export function statusBody(o: StatusPageOptions): SafeHtml {
 <input type="number" id="chunksize" name="chunksize" min="1" step="1" value="40000000" inputmode="numeric" aria-describedby="chunksize-hint">
 </div>
 </details>
+</div>
 <div id="progress-area" hidden>
 <label for="progress">Upload progress</label>
 <progress id="progress" max="100" value="0">0%</progress>
 <p id="progress-text" class="progress-text">0%</p>
-<div class="button-row">
+<div class="button-row" id="upload-buttons">
 <button type="button" id="pause-upload-button" class="button">Pause</button>
 <button type="button" id="resume-upload-button" class="button" disabled>Resume</button>
 </div>
