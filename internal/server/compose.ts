@@ -132,7 +132,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus }, activity: foreground, metrics, auth },
     log,
   );
-  const ui = await createUi({ config, configs, loader: configLoader, api: app, log });
+  const ui = await createUi({ config, configs, loader: configLoader, api: app, log, auth });
   return {
     app,
     ui,
