@@ -1,6 +1,8 @@
 import { EnvReader, ConfigError, type Env } from './env.js';
+import { parseArn, type AwsArn } from '../aws/arn.js';
 
 export { ConfigError } from './env.js';
+export type { AwsArn } from '../aws/arn.js';
 
 /** The whole configuration, read once at start-up. Names follow DEX's environment variables (dex-pipeline.md §1.2). */
 export interface Config {
@@ -43,6 +45,12 @@ export interface Config {
     publisher?: ServiceBusSenderConfig;
     subscriber?: ServiceBusSubscriberConfig;
   };
+  /** AWS SNS/SQS (dex-pipeline.md §2.4, §3.2–3.4); credentials and endpoint overrides come from the standard AWS_* chain. */
+  aws: {
+    snsReporter?: AwsArn;
+    snsPublisher?: AwsArn;
+    sqsSubscriber?: SqsSubscriberConfig;
+  };
   delivery: { configFile: string };
   ui: {
     port: number | null; // null = disabled
@@ -79,10 +87,14 @@ export interface ServiceBusSubscriberConfig {
   maxMessages: number;
 }
 
+export interface SqsSubscriberConfig {
+  queue: AwsArn;
+  /** SQS_SUBSCRIBER_MAX_MESSAGES, 0 or unset → 3; at most 10 (SQS's limit per receive). */
+  maxMessages: number;
+}
+
 // Variables whose features have not landed yet: a non-empty value must stop the start, never be ignored.
 const NOT_YET_SUPPORTED: Array<{ prefix: string; feature: string }> = [
-  { prefix: 'SNS_', feature: 'AWS SNS reports/events' },
-  { prefix: 'SQS_', feature: 'AWS SQS subscriber' },
   { prefix: 'AZURE_', feature: 'Azure Blob upload storage' },
   { prefix: 'TUS_AZURE_CONTAINER_NAME', feature: 'Azure Blob upload storage' },
   { prefix: 'DEX_MANIFEST_CONFIG_CONTAINER_NAME', feature: 'manifest configs from Azure' },
@@ -178,6 +190,11 @@ export function loadConfig(env: Env): Config {
       reporter: senderBlock(r, 'REPORTER'),
       publisher: senderBlock(r, 'PUBLISHER'),
       subscriber: subscriberBlock(r),
+    },
+    aws: {
+      snsReporter: topicArn(r.optional('SNS_REPORTER_EVENT_ARN'), 'SNS_REPORTER_EVENT_ARN'),
+      snsPublisher: topicArn(r.optional('SNS_PUBLISHER_EVENT_ARN'), 'SNS_PUBLISHER_EVENT_ARN'),
+      sqsSubscriber: sqsBlock(r),
     },
     delivery: { configFile: r.string('DEX_DELIVERY_CONFIG_FILE', './configs/local/deliver.yml') },
     ui: {
@@ -281,4 +298,17 @@ function subscriberBlock(r: EnvReader): ServiceBusSubscriberConfig | undefined {
   if (!topic || !subscription) throw new ConfigError('SUBSCRIBER_TOPIC and SUBSCRIBER_SUBSCRIPTION: both are required with SUBSCRIBER_CONNECTION_STRING');
   const max = r.int('SUBSCRIBER_MAX_MESSAGES', 0, { min: 0 });
   return { connectionString, topic, subscription, maxMessages: max === 0 ? 3 : max };
+}
+
+function topicArn(value: string | undefined, variable: string): AwsArn | undefined {
+  return value === undefined ? undefined : parseArn(value, variable, 'sns');
+}
+
+/** SQS_*: a queue ARN (SQS_SUBSCRIBER_MAX_MESSAGES alone is an error: it would switch nothing on). */
+function sqsBlock(r: EnvReader): SqsSubscriberConfig | undefined {
+  if (!blockPresent(r, 'SQS_SUBSCRIBER', ['EVENT_ARN', 'MAX_MESSAGES'])) return undefined;
+  const arn = r.optional('SQS_SUBSCRIBER_EVENT_ARN');
+  if (!arn) throw new ConfigError('SQS_SUBSCRIBER_EVENT_ARN: required when SQS_SUBSCRIBER_MAX_MESSAGES is set');
+  const max = r.int('SQS_SUBSCRIBER_MAX_MESSAGES', 0, { min: 0, max: 10 });
+  return { queue: parseArn(arn, 'SQS_SUBSCRIBER_EVENT_ARN', 'sqs'), maxMessages: max === 0 ? 3 : max };
 }

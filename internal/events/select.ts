@@ -5,7 +5,9 @@ import type { Logger } from '../logging/logger.js';
 import type { FileReady } from './event.js';
 import type { TextAppender } from '../fsutil/fast-fs.js';
 import { defaultBackoff, FileEventPublisher, MemoryBus, type EventConsumer } from './local.js';
-// The Service Bus modules are loaded only when configured: the SDK costs about 25 MiB of memory.
+import type { QueuedEventPublisher } from './queued-publisher.js';
+import type { Subscriber } from './subscriber.js';
+// The broker modules are loaded only when configured: the Service Bus SDK alone costs about 25 MiB of memory.
 
 /** The FileReady channel as the rest of the server sees it: publishers on one side, delivery workers on the other. */
 export interface EventBus {
@@ -25,40 +27,56 @@ export interface EventBusOptions {
   backoffMs?: (attempt: number) => number;
   /** How long close() lets running attempts and unsent events finish. Default 10 s. */
   closeGraceMs?: number;
-  /** How long one Service Bus receive call waits for messages (default 5 s); tests shorten it. */
+  /** How long one broker receive call waits for messages (Service Bus 5 s, SQS 20 s); tests shorten it. */
   receiveWaitMs?: number;
   /** Writes the event files (default: libuv's thread pool). */
   appendFile?: TextAppender;
+  /** Resolves once the reports published so far are written: broker messages are settled only after. */
+  reportsRecorded?: () => Promise<void>;
 }
 
 /**
- * Publisher (dex-pipeline.md §3.3, no SNS): PUBLISHER_* set → Service Bus only (no event files, as in the original);
- * otherwise local: `<LOCAL_EVENTS_FOLDER>/<id>_FileReady` lines plus the in-memory channel.
- * Subscriber (§3.4, no SQS): SUBSCRIBER_* set → one Service Bus receiver; otherwise the in-memory channel's workers.
+ * Publishers (dex-pipeline.md §3.3): SNS_PUBLISHER_EVENT_ARN → SNS; PUBLISHER_* → Azure Service Bus (both when both
+ * are set); with either, events go to the brokers only (no event files, as in the original). Otherwise local:
+ * `<LOCAL_EVENTS_FOLDER>/<id>_FileReady` lines plus the in-memory channel.
+ * Subscriber (§3.4), first of: SQS_SUBSCRIBER_EVENT_ARN → one SQS receiver; SUBSCRIBER_* → one Service Bus receiver;
+ * otherwise the in-memory channel's workers.
  *
  * Mixed set-ups, decided here:
- * - local publisher + Service Bus subscriber: this instance's events stay on the memory channel and are delivered by
- *   its local workers (they reach no broker, so nobody else could deliver them), and the Service Bus subscriber also
- *   delivers what other publishers put on the topic. One consumer serves both.
- * - Service Bus publisher + local subscriber: events go to the broker only and this instance delivers nothing itself
- *   (whoever subscribes to the topic does), as in the original; logged as a warning at start-up.
+ * - local publisher + broker subscriber: this instance's events stay on the memory channel and are delivered by its
+ *   local workers (they reach no broker, so nobody else could deliver them), and the subscriber also delivers what
+ *   other publishers put on the broker. One consumer serves both.
+ * - broker publisher + local subscriber: events go to the broker only and this instance delivers nothing itself
+ *   (whoever subscribes does), as in the original; logged as a warning at start-up.
  */
 export async function buildEventBus(config: Config, log: Logger, opts: EventBusOptions = {}): Promise<EventBus> {
   const { publisher: pubCfg, subscriber: subCfg } = config.serviceBus;
+  const { snsPublisher: snsCfg, sqsSubscriber: sqsCfg } = config.aws;
   const backoffMs = opts.backoffMs ?? defaultBackoff;
   const graceMs = opts.closeGraceMs ?? 10_000;
   const folder = config.events.localEventsFolder;
+  const pubLog = log.child({ component: 'event-publisher' });
 
-  const remote = pubCfg ? new (await import('./servicebus.js')).ServiceBusEventPublisher(pubCfg, log.child({ component: 'event-publisher' })) : null;
-  const subscriber = subCfg
-    ? new (await import('./servicebus-subscriber.js')).ServiceBusSubscriber(subCfg, {
-        workers: config.events.listenerWorkers,
-        maxRetries: config.events.maxRetryCount,
-        backoffMs,
-        log: log.child({ component: 'event-subscriber' }),
-        receiveWaitMs: opts.receiveWaitMs,
-      })
-    : null;
+  const remotes: QueuedEventPublisher[] = [];
+  if (snsCfg) remotes.push((await import('./sns.js')).snsEventPublisher(snsCfg, pubLog));
+  if (pubCfg) remotes.push((await import('./servicebus.js')).serviceBusEventPublisher(pubCfg, pubLog));
+  const subOpts = {
+    workers: config.events.listenerWorkers,
+    maxRetries: config.events.maxRetryCount,
+    backoffMs,
+    log: log.child({ component: 'event-subscriber' }),
+    receiveWaitMs: opts.receiveWaitMs,
+    reportsRecorded: opts.reportsRecorded,
+  };
+  let subscriber: Subscriber | null = null;
+  if (sqsCfg) {
+    subscriber = new (await import('./sqs-subscriber.js')).SqsSubscriber(sqsCfg, subOpts);
+    if (subCfg) log.warn({ topic: subCfg.topic, subscription: subCfg.subscription }, 'SQS_SUBSCRIBER_EVENT_ARN is set: the SUBSCRIBER_ Service Bus subscription is not read');
+  } else if (subCfg) {
+    subscriber = new (await import('./servicebus-subscriber.js')).ServiceBusSubscriber(subCfg, subOpts);
+    log.info({ topic: subCfg.topic, subscription: subCfg.subscription, workers: config.events.listenerWorkers, maxMessages: subCfg.maxMessages }, 'FileReady events are received from Azure Service Bus');
+  }
+  const remote = remotes.length > 0;
   const file = remote ? null : new FileEventPublisher(folder, opts.appendFile);
   // The memory channel exists whenever events are published locally, or when nothing else would feed the workers.
   const memory =
@@ -72,21 +90,20 @@ export async function buildEventBus(config: Config, log: Logger, opts: EventBusO
           backoffMs,
         });
 
-  if (remote && pubCfg) {
-    remote.start();
-    log.info({ entity: pubCfg.entity, kind: pubCfg.kind }, 'FileReady events go to Azure Service Bus');
-    if (!subscriber) {
-      log.warn({ entity: pubCfg.entity }, 'FileReady events go to Service Bus but no SUBSCRIBER_ is set: this instance delivers nothing itself; a subscriber of the topic must');
-    }
+  for (const r of remotes) r.start();
+  if (snsCfg) log.info({ topicArn: snsCfg.arn }, 'FileReady events go to AWS SNS');
+  if (pubCfg) log.info({ entity: pubCfg.entity, kind: pubCfg.kind }, 'FileReady events go to Azure Service Bus');
+  if (remote && !subscriber) {
+    log.warn('FileReady events go to a broker but no subscriber (SQS_ or SUBSCRIBER_) is set: this instance delivers nothing itself; a subscriber of the broker must');
   }
-  if (subscriber && subCfg) {
-    log.info({ topic: subCfg.topic, subscription: subCfg.subscription, workers: config.events.listenerWorkers, maxMessages: subCfg.maxMessages }, 'FileReady events are received from Azure Service Bus');
-    if (!remote) log.info('FileReady events are published locally: they are delivered by local workers, besides those received from Service Bus');
-  }
+  if (subscriber && !remote) log.info('FileReady events are published locally: they are delivered by local workers, besides those received from the broker');
 
   return {
     async publish(e) {
-      if (remote) return remote.publish(e);
+      if (remote) {
+        await Promise.all(remotes.map((r) => r.publish(e)));
+        return;
+      }
       // The file line is the record of what was published; it is written before the workers can act on the event.
       await file!.publish(e).catch((err: unknown) => log.error({ err, uploadId: e.upload_id }, 'could not record the FileReady event'));
       await memory!.publish(e);
@@ -95,9 +112,9 @@ export async function buildEventBus(config: Config, log: Logger, opts: EventBusO
       memory?.subscribe(consumer);
       subscriber?.start(consumer);
     },
-    health: [...(remote ? [remote.health] : []), ...(subscriber ? [subscriber.health] : [])],
+    health: [...remotes.map((r) => r.health), ...(subscriber ? [subscriber.health] : [])],
     async idle() {
-      await Promise.all([memory?.idle(), remote?.idle(), subscriber?.idle()]);
+      await Promise.all([memory?.idle(), ...remotes.map((r) => r.idle()), subscriber?.idle()]);
     },
     async close() {
       memory?.stop();
@@ -106,7 +123,7 @@ export async function buildEventBus(config: Config, log: Logger, opts: EventBusO
       await Promise.all([
         memory ? Promise.race([memory.notBusy(), new Promise((r) => setTimeout(r, graceMs).unref())]) : undefined,
         subscriber?.close(graceMs),
-        remote?.close(graceMs),
+        ...remotes.map((r) => r.close(graceMs)),
       ]);
     },
   };

@@ -3,21 +3,13 @@ import type { ServiceBusSubscriberConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { closeQuietly, createServiceBusClient } from '../servicebus/client.js';
 import { sleep } from '../retry/sleep.js';
-import { LinkHealth } from '../servicebus/link-health.js';
+import { LinkHealth } from '../health/link-health.js';
+import { scrubSecrets } from '../servicebus/connection-string.js';
 import { decodeFileReady, type FileReady } from './event.js';
 import type { EventConsumer } from './local.js';
+import { reportsWritten, within, WorkerSlots, type Subscriber, type SubscriberOptions } from './subscriber.js';
 
-export interface ServiceBusSubscriberOptions {
-  /** LISTENER_WORKERS: messages processed at the same time (and so at most this many locked by this instance). */
-  workers: number;
-  /** EVENT_MAX_RETRY_COUNT: attempts per message are 1 + maxRetries. */
-  maxRetries: number;
-  /** Wait before attempt n + 1 after attempt n failed: 1 s, 2 s, 4 s … ≤ 60 s; tests shorten it. */
-  backoffMs: (attempt: number) => number;
-  log: Logger;
-  /** How long one receive call waits for messages (also how soon the link shows UP on an idle subscription). */
-  receiveWaitMs?: number;
-}
+export type ServiceBusSubscriberOptions = SubscriberOptions;
 
 const RECEIVE_WAIT_MS = 5_000;
 const RECEIVE_RETRY_MIN_MS = 1_000;
@@ -39,7 +31,7 @@ const MAX_DESCRIPTION = 1024;
  *   message stays ours while it is retried in-process instead of being redelivered behind our back;
  * - a receive error never ends the process: the entry goes DOWN, the loop waits (1 s … 60 s) and tries again.
  */
-export class ServiceBusSubscriber {
+export class ServiceBusSubscriber implements Subscriber {
   readonly health: LinkHealth;
   private readonly client: ServiceBusClient;
   private receiver: ServiceBusReceiver | null = null;
@@ -47,9 +39,7 @@ export class ServiceBusSubscriber {
   private readonly log: Logger;
   private readonly abort = new AbortController();
   private stopped = false;
-  private busy = 0;
-  private slotFreed: (() => void) | null = null;
-  private idleWaiters: Array<() => void> = [];
+  private readonly slots: WorkerSlots;
   private readonly retryWaits = new Set<() => void>();
   private endPause: () => void = () => {};
   private loopDone: Promise<void> = Promise.resolve();
@@ -59,8 +49,9 @@ export class ServiceBusSubscriber {
     private readonly opts: ServiceBusSubscriberOptions,
   ) {
     this.client = createServiceBusClient(cfg.connectionString, 'SUBSCRIBER_CONNECTION_STRING');
-    this.health = new LinkHealth(`${cfg.subscription} Event Subscriber`, `${cfg.topic}/Subscriptions/${cfg.subscription}`);
+    this.health = new LinkHealth(`${cfg.subscription} Event Subscriber`, `${cfg.topic}/Subscriptions/${cfg.subscription}`, scrubSecrets);
     this.log = opts.log.child({ topic: cfg.topic, subscription: cfg.subscription });
+    this.slots = new WorkerSlots(opts.workers);
   }
 
   /** Starts the receive loop (once). */
@@ -84,9 +75,9 @@ export class ServiceBusSubscriber {
   private async loop(): Promise<void> {
     let retryIn = RECEIVE_RETRY_MIN_MS;
     while (!this.stopped) {
-      while (this.busy >= this.opts.workers && !this.stopped) await new Promise<void>((r) => (this.slotFreed = r));
+      await this.slots.waitForFree(() => this.stopped);
       if (this.stopped) break;
-      const room = Math.min(this.cfg.maxMessages, this.opts.workers - this.busy);
+      const room = Math.min(this.cfg.maxMessages, this.slots.free);
       let messages: ServiceBusReceivedMessage[];
       try {
         this.receiver ??= this.createReceiver();
@@ -116,15 +107,10 @@ export class ServiceBusSubscriber {
 
   /** Runs one message on a free worker; it is settled through the receiver it came from. */
   private dispatch(m: ServiceBusReceivedMessage, receiver: ServiceBusReceiver): void {
-    this.busy++;
-    void this.process(m, receiver)
-      .catch((err: unknown) => this.log.error({ err, messageId: String(m.messageId ?? '') }, 'FileReady message handling failed'))
-      .finally(() => {
-        this.busy--;
-        this.slotFreed?.();
-        this.slotFreed = null;
-        if (this.busy === 0) for (const w of this.idleWaiters.splice(0)) w();
-      });
+    this.slots.run(
+      () => this.process(m, receiver),
+      (err) => this.log.error({ err, messageId: String(m.messageId ?? '') }, 'FileReady message handling failed'),
+    );
   }
 
   private async process(m: ServiceBusReceivedMessage, receiver: ServiceBusReceiver): Promise<void> {
@@ -144,10 +130,13 @@ export class ServiceBusSubscriber {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
         await this.consumer!({ ...event, retry_count: attempt - 1 });
-        await this.settle(m, 'complete', () => receiver.completeMessage(m));
-        return;
+        lastError = null;
       } catch (err) {
         lastError = err as Error;
+      }
+      if (!lastError) {
+        if (await reportsWritten(this.opts, log)) await this.settle(m, 'complete', () => receiver.completeMessage(m));
+        return;
       }
       if (attempt === attempts) break;
       const wait = this.opts.backoffMs(attempt);
@@ -194,8 +183,7 @@ export class ServiceBusSubscriber {
 
   /** Resolves when no message is being processed or waiting for its next attempt. */
   idle(): Promise<void> {
-    if (this.busy === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.slots.idle();
   }
 
   /** Stops receiving, abandons messages waiting for a retry, gives running attempts `graceMs`, then closes. */
@@ -203,14 +191,14 @@ export class ServiceBusSubscriber {
     if (this.stopped) return;
     this.stopped = true;
     this.endPause();
-    this.slotFreed?.();
+    this.slots.wake();
     // The current receive call is let finish (≤ receiveWaitMs): it drains the link's credit, so a message abandoned
     // below is not sent straight back to this link (an aborted receive leaves its credit open). Aborted only when slow.
     if (!(await within(this.loopDone, graceMs))) this.abort.abort();
     await this.loopDone;
     for (const cancel of [...this.retryWaits]) cancel();
     await within(this.idle(), graceMs);
-    if (this.busy > 0) this.log.warn({ inFlight: this.busy }, 'closing with FileReady messages still in process; they will be redelivered');
+    if (this.slots.inUse > 0) this.log.warn({ inFlight: this.slots.inUse }, 'closing with FileReady messages still in process; they will be redelivered');
     const receiver = this.receiver;
     if (receiver) await closeQuietly('receiver', () => receiver.close(), this.log);
     await closeQuietly('client', () => this.client.close(), this.log);
@@ -222,15 +210,4 @@ function bodyText(body: unknown): unknown {
   if (Buffer.isBuffer(body)) return body.toString('utf8');
   if (body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
   return body;
-}
-
-/** Whether `p` settled within `ms`. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true as const), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

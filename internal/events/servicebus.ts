@@ -1,72 +1,22 @@
 import type { ServiceBusSenderConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
-import { RetryQueue } from '../retry/retry-queue.js';
 import { ServiceBusEntitySender } from '../servicebus/entity-sender.js';
-import type { LinkHealth } from '../servicebus/link-health.js';
-import type { FileReady } from './event.js';
-import type { EventPublisher } from './local.js';
+import { QueuedEventPublisher } from './queued-publisher.js';
 
 /**
  * PUBLISHER_* (dex-pipeline.md §3.2/§3.3): each FileReady as one message on PUBLISHER_QUEUE or else PUBLISHER_TOPIC,
- * body = the compact event JSON as bytes (see ServiceBusReportSink for why bytes). decisions.md: "The FileReady
- * publisher retries the same way" as the report sinks, so events go through the same ordered queue (back-off 1 s …
- * 60 s, at most 10,000 waiting, oldest dropped and logged). `publish` therefore accepts the event and returns at once:
- * a broker that is down delays delivery, it does not fail the upload or POST /route.
+ * body = the compact event JSON as bytes (see ServiceBusReportSink for why bytes), through the ordered retrying queue.
  */
-export class ServiceBusEventPublisher implements EventPublisher {
-  readonly name: string;
-  private readonly link: ServiceBusEntitySender;
-  private readonly queue: RetryQueue<FileReady>;
-  dropped = 0;
-  private closed = false;
-
-  constructor(
-    cfg: ServiceBusSenderConfig,
-    private readonly log: Logger,
-  ) {
-    this.link = new ServiceBusEntitySender(cfg, 'PUBLISHER_CONNECTION_STRING', log);
-    this.name = `servicebus:${cfg.entity}`;
-    this.queue = new RetryQueue<FileReady>({
-      handle: (e) => this.link.send(Buffer.from(JSON.stringify(e), 'utf8')),
-      log,
-      labels: { publisher: this.name },
-      describe: (e) => ({ uploadId: e.upload_id, target: e.deliver_target }),
-      messages: { dropped: 'FileReady event dropped: publisher backlog full', retrying: 'FileReady publisher failed; retrying' },
-      onDrop: () => this.dropped++,
-    });
-  }
-
-  get health(): LinkHealth {
-    return this.link.health;
-  }
-
-  /** Opens the link in the background. */
-  start(): void {
-    this.link.start();
-  }
-
-  async publish(e: FileReady): Promise<void> {
-    if (this.closed) throw new Error('the event bus is stopped');
-    this.queue.push({ ...e });
-  }
-
-  /** Resolves when every accepted event has been sent. */
-  idle(): Promise<void> {
-    return this.queue.idle();
-  }
-
-  /** Gives waiting events up to `graceMs` to go out (one immediate retry), then closes the link. */
-  async close(graceMs: number): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.queue.pending > 0) {
-      this.queue.retryNow();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.queue.idle(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
-      clearTimeout(timer);
-    }
-    if (this.queue.pending > 0) this.log.warn({ pending: this.queue.pending }, 'FileReady events not sent before shutdown');
-    this.queue.stop();
-    await this.link.close();
-  }
+export function serviceBusEventPublisher(cfg: ServiceBusSenderConfig, log: Logger): QueuedEventPublisher {
+  const link = new ServiceBusEntitySender(cfg, 'PUBLISHER_CONNECTION_STRING', log);
+  return new QueuedEventPublisher(
+    `servicebus:${cfg.entity}`,
+    {
+      health: link.health,
+      start: () => link.start(),
+      send: (e) => link.send(Buffer.from(JSON.stringify(e), 'utf8')),
+      close: () => link.close(),
+    },
+    log,
+  );
 }

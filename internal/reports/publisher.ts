@@ -41,6 +41,15 @@ export class ReportPublisher {
     for (const q of this.queues) q.push(report);
   }
 
+  /**
+   * Resolves once every report published so far is in the first sink, the durable record (the file sink; reports
+   * published later do not hold it up). Broker subscribers wait for it before settling a message, so a message is
+   * never gone while the reports of its delivery are not yet written.
+   */
+  recorded(): Promise<void> {
+    return this.queues[0]?.settled() ?? Promise.resolve();
+  }
+
   /** Resolves when every queued report has been written (shutdown, tests). */
   async drain(): Promise<void> {
     await Promise.all(this.queues.map((q) => q.idle()));

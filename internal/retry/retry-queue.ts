@@ -36,16 +36,19 @@ export interface RetryQueueOptions<T> {
  * sink and by the Service Bus FileReady publisher.
  */
 export class RetryQueue<T> {
-  private readonly queue: T[] = [];
+  /** Waiting items in push order, each with its push number (failed ones keep their place at the front). */
+  private readonly queue: Array<Entry<T>> = [];
   private running = false;
   /** The item handed to the handler and not yet settled: it cannot be recalled, so it is never the one dropped. */
-  private inFlight: T | null = null;
+  private inFlight: Entry<T> | null = null;
   /** The same for a batch: its items are never the ones dropped. */
-  private inFlightBatch: Set<T> | null = null;
+  private inFlightBatch: Set<Entry<T>> | null = null;
   private idleWaiters: Array<() => void> = [];
+  private settledWaiters: Array<{ upTo: number; resolve: () => void; reject: (err: Error) => void }> = [];
   private wakeUp: (() => void) | null = null;
   private readonly maxPending: number;
   private stopped = false;
+  private pushed = 0;
   dropped = 0;
   lastError: Error | null = null;
 
@@ -57,12 +60,13 @@ export class RetryQueue<T> {
     if (this.queue.length >= this.maxPending) {
       let at = 0;
       while (at < this.queue.length && (this.queue[at] === this.inFlight || this.inFlightBatch?.has(this.queue[at]!))) at++;
-      const [old] = this.queue.splice(at, 1) as [T];
+      const [old] = this.queue.splice(at, 1) as [Entry<T>];
       this.dropped++;
-      this.opts.onDrop?.(old);
-      this.opts.log.warn({ ...this.opts.labels, ...this.opts.describe(old) }, this.opts.messages.dropped);
+      this.opts.onDrop?.(old.item);
+      this.opts.log.warn({ ...this.opts.labels, ...this.opts.describe(old.item) }, this.opts.messages.dropped);
+      this.releaseSettled();
     }
-    this.queue.push(item);
+    this.queue.push({ item, seq: this.pushed++ });
     if (!this.running && !this.stopped) void this.run();
   }
 
@@ -75,15 +79,40 @@ export class RetryQueue<T> {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Resolves once every item pushed before the call has left the queue: written, or dropped because the backlog was
+   * full (counted and logged). Unlike idle(), later pushes do not hold it up, so it also serves under constant load
+   * (a broker subscriber settles a message only once its delivery reports are in the file sink). Rejects when the
+   * queue is stopped first.
+   */
+  settled(): Promise<void> {
+    const upTo = this.pushed;
+    if (this.oldestWaiting() >= upTo) return Promise.resolve();
+    if (this.stopped) return Promise.reject(new Error('the queue is stopped'));
+    return new Promise((resolve, reject) => this.settledWaiters.push({ upTo, resolve, reject }));
+  }
+
+  /** Push number of the oldest item still waiting; items stay in push order, so all older ones have left. */
+  private oldestWaiting(): number {
+    return this.queue[0]?.seq ?? this.pushed;
+  }
+
+  private releaseSettled(): void {
+    const oldest = this.oldestWaiting();
+    // Waiters are in call order, so their `upTo` only grows.
+    while (this.settledWaiters.length > 0 && this.settledWaiters[0]!.upTo <= oldest) this.settledWaiters.shift()!.resolve();
+  }
+
   /** Cuts a back-off wait short (the destination is known to be back, or shutdown wants one last try). */
   retryNow(): void {
     this.wakeUp?.();
   }
 
-  /** Stops retrying (shutdown): items still waiting stay unsent; idle() waiters are released. */
+  /** Stops retrying (shutdown): items still waiting stay unsent; idle() waiters are released, settled() ones rejected. */
   stop(): void {
     this.stopped = true;
     this.wakeUp?.();
+    for (const w of this.settledWaiters.splice(0)) w.reject(new Error('the queue is stopped'));
   }
 
   /** Hands the waiting items (up to maxBatch) over at once; throws when some were not written. */
@@ -93,9 +122,9 @@ export class RetryQueue<T> {
     let failed: T[];
     let error: unknown;
     try {
-      ({ failed, error } = await this.opts.handleBatch!(batch));
+      ({ failed, error } = await this.opts.handleBatch!(batch.map((e) => e.item)));
     } catch (err) {
-      failed = batch;
+      failed = batch.map((e) => e.item);
       error = err;
     } finally {
       this.inFlightBatch = null;
@@ -105,8 +134,9 @@ export class RetryQueue<T> {
     this.queue.splice(0, batch.length);
     if (failed.length > 0) {
       const failedSet = new Set(failed);
-      this.queue.unshift(...batch.filter((i) => failedSet.has(i)));
+      this.queue.unshift(...batch.filter((e) => failedSet.has(e.item)));
     }
+    this.releaseSettled();
     if (failed.length > 0) throw error instanceof Error ? error : new BatchError(failed.length, batch.length);
   }
 
@@ -116,15 +146,16 @@ export class RetryQueue<T> {
     const max = this.opts.maxBackoffMs ?? MAX_BACKOFF_MS;
     let backoff = min;
     while (this.queue.length > 0 && !this.stopped) {
-      const item = this.queue[0]!;
+      const entry = this.queue[0]!;
       try {
         if (this.opts.handleBatch) {
           await this.runBatch();
         } else {
-          this.inFlight = item;
-          await this.opts.handle(item);
+          this.inFlight = entry;
+          await this.opts.handle(entry.item);
           this.inFlight = null;
           this.queue.shift();
+          this.releaseSettled();
         }
         this.lastError = null;
         backoff = min;
@@ -145,6 +176,11 @@ export class RetryQueue<T> {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+interface Entry<T> {
+  item: T;
+  seq: number;
 }
 
 /** Some items of a batch were not written (the handler logged or returned why). */

@@ -94,7 +94,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const targets = await createTargets(delivery.targets, log, background);
   const source = new UploadSource(store, manifests, storeDir, (file) => background.hash(file));
   const router = new Router(delivery);
-  const bus = await buildEventBus(config, log, { appendFile: backgroundAppend, ...options.eventBus });
+  const bus = await buildEventBus(config, log, { appendFile: backgroundAppend, reportsRecorded: () => reports.recorded(), ...options.eventBus });
   const metrics = new ServerMetrics({ manifestLabels: config.manifest.metricsLabelsFromManifest, hooks, reports, deliveryTargets: targets.keys() });
   bus.subscribe(new DeliveryWorker({ source, targets, reports, version: reportVersion(build), log, onAttempt: metrics.deliveryAttempt }).process);
   hooks.add(deliveryHooks({ source, router, bus, log }));
@@ -122,8 +122,8 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const healthChecks: HealthCheck[] = [
     { name: store.healthName, check: () => store.health() },
     ...lockerHealth,
-    ...reportSinks.health,
-    ...bus.health,
+    // One entry per link: reports and events naming the same SNS topic share it.
+    ...new Set([...reportSinks.health, ...bus.health]),
     ...[...targets.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((t) => ({ name: t.healthName, check: () => t.health() })),
     { name: source.healthName, check: () => source.health() },
   ];

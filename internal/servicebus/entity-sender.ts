@@ -2,11 +2,9 @@ import type { ServiceBusClient, ServiceBusSender } from '@azure/service-bus';
 import type { ServiceBusSenderConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { closeQuietly, createServiceBusClient } from './client.js';
-import { LinkHealth } from './link-health.js';
-import { sleep } from '../retry/sleep.js';
-
-const OPEN_RETRY_MIN_MS = 1_000;
-const OPEN_RETRY_MAX_MS = 60_000;
+import { LinkHealth } from '../health/link-health.js';
+import { scrubSecrets } from './connection-string.js';
+import { retryUntil } from '../retry/retry-until.js';
 
 /**
  * A sender to one queue or topic (REPORTER_* or PUBLISHER_*) with its /health entry `Event Publishing <entity>`.
@@ -21,42 +19,31 @@ export class ServiceBusEntitySender {
   private readonly sender: ServiceBusSender;
   private readonly log: Logger;
   private closed = false;
-  private wake: (() => void) | null = null;
+  private opening: { cancel(): void } | null = null;
 
   constructor(cfg: ServiceBusSenderConfig, variable: string, log: Logger) {
     this.entity = cfg.entity;
     this.client = createServiceBusClient(cfg.connectionString, variable);
     this.sender = this.client.createSender(cfg.entity);
-    this.health = new LinkHealth(`Event Publishing ${cfg.entity}`, cfg.entity);
+    this.health = new LinkHealth(`Event Publishing ${cfg.entity}`, cfg.entity, scrubSecrets);
     this.log = log.child({ serviceBus: cfg.kind, entity: cfg.entity });
   }
 
   /** Opens the link in the background (never throws, never blocks). */
   start(): void {
-    void this.openLoop();
-  }
-
-  private async openLoop(): Promise<void> {
-    let wait = OPEN_RETRY_MIN_MS;
-    while (!this.closed && !this.health.isUp) {
-      try {
-        // The SDK has no public open(); creating a batch opens the link (it needs the link's maximum message size).
-        await this.sender.createMessageBatch();
-        if (this.closed) return;
+    this.opening = retryUntil({
+      // The SDK has no public open(); creating a batch opens the link (it needs the link's maximum message size).
+      attempt: async () => void (await this.sender.createMessageBatch()),
+      done: () => this.closed || this.health.isUp,
+      onSuccess: () => {
         this.health.up();
         this.log.info('Service Bus sender link open');
-        return;
-      } catch (err) {
-        if (this.closed || this.health.isUp) return;
+      },
+      onFailure: (err, retryInMs) => {
         this.health.down(err);
-        this.log.warn({ err, retryInMs: wait }, 'Service Bus sender link not open yet; retrying');
-        const pause = sleep(wait, { unref: true });
-        this.wake = pause.cancel;
-        await pause.done;
-        this.wake = null;
-        wait = Math.min(wait * 2, OPEN_RETRY_MAX_MS);
-      }
-    }
+        this.log.warn({ err, retryInMs }, 'Service Bus sender link not open yet; retrying');
+      },
+    });
   }
 
   /**
@@ -77,7 +64,7 @@ export class ServiceBusEntitySender {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.wake?.();
+    this.opening?.cancel();
     await closeQuietly('sender', () => this.sender.close(), this.log);
     await closeQuietly('client', () => this.client.close(), this.log);
   }

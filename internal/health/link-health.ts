@@ -1,10 +1,10 @@
-import type { HealthCheck } from '../health/check.js';
-import { scrubSecrets } from './connection-string.js';
+import type { HealthCheck } from './check.js';
 
 /**
- * /health state of one Service Bus link (decisions.md "/info and /health"): DOWN "connecting to <entity>" until the
- * link first opens, UP from then on, DOWN with the error text after a failed send or receive, UP again at the next
- * success. No management API call: the state is what the last real operation saw.
+ * /health state of one broker link (a Service Bus sender or receiver, an SNS topic, an SQS queue; decisions.md
+ * "/info and /health"): DOWN "connecting to <entity>" until the link first works, UP from then on, DOWN with the error
+ * text after a failed send or receive, UP again at the next success. No management API call on /health: the state is
+ * what the last real operation saw.
  */
 export class LinkHealth implements HealthCheck {
   private issue: string | null;
@@ -12,6 +12,8 @@ export class LinkHealth implements HealthCheck {
   constructor(
     readonly name: string,
     entity: string,
+    /** Removes key material from an error text before it is shown (a connection string's key, say). */
+    private readonly scrub: (text: string) => string = (text) => text,
   ) {
     this.issue = `connecting to ${entity}`;
   }
@@ -25,7 +27,7 @@ export class LinkHealth implements HealthCheck {
   }
 
   down(err: unknown): void {
-    this.issue = scrubSecrets(errorText(err) || 'unknown Service Bus error');
+    this.issue = this.scrub(errorText(err) || 'unknown broker error');
   }
 
   readonly check = async (): Promise<void> => {
@@ -34,7 +36,7 @@ export class LinkHealth implements HealthCheck {
 }
 
 /** The most telling text of an error; a failed connect can be an AggregateError with an empty message. */
-function errorText(err: unknown): string {
+export function errorText(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   if (err.message) return err.message;
   const inner = (err as Error & { errors?: unknown[] }).errors;
