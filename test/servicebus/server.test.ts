@@ -6,34 +6,16 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { createUpload, request } from '../helpers/http.js';
+import { createUpload } from '../helpers/http.js';
 import { DEXTESTING, encodeManifest } from '../helpers/dex-manifests.js';
 import { MiniServiceBus, type ArrivedMessage } from '../helpers/mini-servicebus.js';
+import { entry, health, reportFiles } from '../helpers/server-state.js';
 import { connectionString, SECRET, waitUntil } from './support.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-interface Health {
-  status: string;
-  services: Array<{ service: string; status: string; health_issue: string }>;
-}
 
 const metadata = encodeManifest(DEXTESTING);
 const BODY = 'Hello Service Bus!';
-
-const health = async (s: RunningServer): Promise<Health> => JSON.parse((await request({ method: 'GET', url: `${s.url}/health` })).body) as Health;
-const entry = async (s: RunningServer, name: string) => (await health(s)).services.find((x) => x.service === name);
-
-/** Every report line in the server's report files for `id`, by stage (files are written in publish order). */
-async function reportFiles(s: RunningServer, id: string): Promise<Map<string, string[]>> {
-  const folder = path.join(s.dir, 'uploads', 'reports');
-  const out = new Map<string, string[]>();
-  for (const name of await readdir(folder)) {
-    if (!name.startsWith(`${id}_`)) continue;
-    const text = await readFile(path.join(folder, name), 'utf8');
-    out.set(name.slice(id.length + 1), text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean));
-  }
-  return out;
-}
 
 /** The queue's messages for `id`, by stage, in queue order. */
 function byStage(messages: ArrivedMessage[], id: string): Map<string, string[]> {
