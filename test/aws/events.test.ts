@@ -12,6 +12,10 @@ import { randomUUID } from 'node:crypto';
 import { buildEventBus, type EventBus } from '../../internal/events/select.js';
 import { fileReady, type FileReady } from '../../internal/events/event.js';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { ListTagsForResourceCommand } from '@aws-sdk/client-sns';
+import { buildReportSinks } from '../../internal/reports/select.js';
+import { ReportPublisher } from '../../internal/reports/publisher.js';
+import { buildReport } from '../../internal/reports/report.js';
 import { LocalAws, type QueueInfo } from '../helpers/local-aws.js';
 import { captureLogger, type CapturedLog } from '../helpers/delivery.js';
 import { configFrom, healthOf, waitUntil } from '../servicebus/support.js';
@@ -285,6 +289,57 @@ describe('FileReady over SNS and SQS', () => {
     await waitUntil('all deleted', async () => ((await empty(queue.name)) ? true : undefined));
     assert.equal(rec.calls.length, 4, 'each once');
     assert.ok(logs.text().includes('SQS receive failed; retrying'));
+  });
+
+  it('a topic that does not exist is created at start-up (as the original: named after the ARN, with its two tags)', async () => {
+    const queue = await aws.createQueue('fr-made-q');
+    logs = captureLogger();
+    const arn = aws.topicArn('fr-made');
+    const bus = await buildEventBus(configFrom({ SNS_PUBLISHER_EVENT_ARN: arn, SQS_SUBSCRIBER_EVENT_ARN: queue.arn }), logs.log, { receiveWaitMs: 1_000, closeGraceMs: 5_000 });
+    buses.push(bus);
+    await waitUntil('the SNS entry UP', async () => ((await healthOf(bus.health[0]!)) === 'UP' ? true : undefined));
+    const { Tags } = await aws.sns.send(new ListTagsForResourceCommand({ ResourceArn: arn }));
+    assert.deepEqual(Tags, [{ Key: 'auto-generated', Value: 'true' }, { Key: 'auto-generated-by', Value: 'phdo' }]);
+    assert.ok(logs.text().includes('SNS topic did not exist: created'));
+    // Subscribed now, it carries what is published.
+    await aws.subscribe(arn, queue, 'raw');
+    const rec = recorder();
+    bus.subscribe(rec.consumer);
+    await bus.publish(event());
+    await waitUntil('the event', () => (rec.calls.length === 1 ? true : undefined));
+  });
+
+  it('a message SNS refuses as such (too large) is dropped and logged, and does not hold up the next one', async () => {
+    const { bus } = await busFor('fr-too-big');
+    const rec = recorder();
+    bus.subscribe(rec.consumer);
+    const big = fileReady({ uploadId: randomUUID(), path: 'p', target: 'edav', metadata: { huge: 'x'.repeat(300 * 1024) } });
+    const next = event();
+    await bus.publish(big);
+    await bus.publish(next);
+    await waitUntil('the next event', () => (rec.calls.length === 1 ? true : undefined));
+    assert.equal(rec.calls[0]!.upload_id, next.upload_id);
+    assert.ok(logs.text().includes('SNS refused the message itself; dropped'));
+    assert.equal(await healthOf(bus.health[0]!), 'UP');
+  });
+
+  it('reports and events naming the same topic share one link: one /health entry', async () => {
+    const topicArn = await aws.createTopic('fr-shared');
+    logs = captureLogger();
+    const config = configFrom({ SNS_REPORTER_EVENT_ARN: topicArn, SNS_PUBLISHER_EVENT_ARN: topicArn, LOCAL_REPORTS_FOLDER: path.join(dir, randomUUID()) });
+    const sinks = await buildReportSinks(config, logs.log);
+    const bus = await buildEventBus(config, logs.log, { closeGraceMs: 5_000 });
+    assert.equal(sinks.health[0], bus.health[0], 'the same link');
+    assert.equal(sinks.health[0]!.name, `SNS - ${topicArn}`);
+    // Closing the event side leaves the report side working (the link is closed by its last user).
+    await bus.close();
+    const audit = await aws.createQueue('fr-shared-audit');
+    await aws.subscribe(topicArn, audit, 'raw');
+    const pub = new ReportPublisher(sinks.sinks, logs.log);
+    pub.publish(buildReport({ stage: 'upload-started', uploadId: randomUUID(), manifest: null, version: '0_test', content: { status: 'SUCCESS' } }));
+    await pub.drain();
+    assert.equal((await aws.bodies(audit.name)).length, 1);
+    await sinks.close();
   });
 
   it('close() with an attempt still running returns after the grace period; the message is received again later', async () => {

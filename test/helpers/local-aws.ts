@@ -3,8 +3,13 @@
 // the Fastify app it builds is listened on 127.0.0.1 here instead. It keeps topics, queues and messages in memory;
 // stop() closes the socket (every connection cut, the state kept) and start() listens again on the same port: a
 // broker that goes down and comes back with nothing lost. Topic → queue fan-out (raw or in the SNS envelope), long
-// polling, visibility timeouts and redrive to a dead-letter queue are fauxqs's own.
+// polling, visibility timeouts and redrive to a dead-letter queue are fauxqs's own. One thing is added: fauxqs keeps
+// a long poll waiting after its client has gone (a server killed, or cut off by stop()), and such a poll would take
+// the next message of the queue for nobody, raising its receive count; here a poll whose connection closes ends at
+// once, so receive counts are those the clients saw.
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildApp } from 'fauxqs';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -29,8 +34,25 @@ export interface QueueState {
   inflight: Array<{ message: { messageId: string; body: string; approximateReceiveCount: number }; visibilityDeadline: number }>;
 }
 
+// fauxqs's stores are not exported by name; they are taken from its files so the app can be given them (the queue
+// of a poll is needed to end it).
+interface SqsStoreLike {
+  getQueue(url: string): { cancelWaiters(): void } | undefined;
+}
+const dist = path.dirname(fileURLToPath(import.meta.resolve('fauxqs')));
+const load = async (file: string, name: string) => ((await import(pathToFileURL(path.join(dist, file)).href)) as Record<string, new () => unknown>)[name]!;
+const [SqsStore, SnsStore, S3Store] = await Promise.all([
+  load('sqs/sqsStore.js', 'SqsStore'),
+  load('sns/snsStore.js', 'SnsStore'),
+  load('s3/s3Store.js', 'S3Store'),
+]);
+
 export class LocalAws {
-  private readonly app = buildApp({ logger: false });
+  private readonly sqsStore = new SqsStore() as SqsStoreLike;
+  private readonly app = buildApp({
+    logger: false,
+    stores: { sqsStore: this.sqsStore, snsStore: new SnsStore(), s3Store: new S3Store() } as unknown as NonNullable<Parameters<typeof buildApp>[0]>['stores'],
+  });
   private listening = false;
   private started = false;
   port = 0;
@@ -41,6 +63,15 @@ export class LocalAws {
     const endpoint = () => Promise.resolve({ protocol: 'http:', hostname: '127.0.0.1', port: this.port, path: '/' });
     this.sns = new SNSClient({ region: REGION, credentials: CREDENTIALS, endpoint });
     this.sqs = new SQSClient({ region: REGION, credentials: CREDENTIALS, endpoint, useQueueUrlAsEndpoint: false });
+    this.app.addHook('preHandler', async (req, reply) => {
+      if (req.headers['x-amz-target'] !== 'AmazonSQS.ReceiveMessage') return;
+      const socket = req.raw.socket;
+      const gone = () => {
+        if (!reply.raw.writableEnded) this.sqsStore.getQueue(String((req.body as { QueueUrl?: unknown } | undefined)?.QueueUrl))?.cancelWaiters();
+      };
+      socket.once('close', gone);
+      reply.raw.once('finish', () => socket.off('close', gone));
+    });
   }
 
   get url(): string {
