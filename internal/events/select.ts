@@ -94,7 +94,7 @@ export async function buildEventBus(config: Config, log: Logger, opts: EventBusO
   if (snsCfg) log.info({ topicArn: snsCfg.arn }, 'FileReady events go to AWS SNS');
   if (pubCfg) log.info({ entity: pubCfg.entity, kind: pubCfg.kind }, 'FileReady events go to Azure Service Bus');
   if (remote && !subscriber) {
-    log.warn('FileReady events go to a broker but no subscriber (SQS_ or SUBSCRIBER_) is set: this instance delivers nothing itself; a subscriber of the broker must');
+    log.warn('FileReady events go to a broker but no SUBSCRIBER_ is set (nor SQS_SUBSCRIBER_EVENT_ARN): this instance delivers nothing itself; a subscriber of the broker must');
   }
   if (subscriber && !remote) log.info('FileReady events are published locally: they are delivered by local workers, besides those received from the broker');
 

@@ -1,19 +1,15 @@
 import type { ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
 import type { ServiceBusSubscriberConfig } from '../config/config.js';
-import type { Logger } from '../logging/logger.js';
 import { closeQuietly, createServiceBusClient } from '../servicebus/client.js';
 import { sleep } from '../retry/sleep.js';
 import { LinkHealth } from '../health/link-health.js';
 import { scrubSecrets } from '../servicebus/connection-string.js';
 import { decodeFileReady, type FileReady } from './event.js';
-import type { EventConsumer } from './local.js';
-import { reportsWritten, within, WorkerSlots, type Subscriber, type SubscriberOptions } from './subscriber.js';
+import { PollingSubscriber, reportsWritten, within, type SubscriberOptions } from './subscriber.js';
 
 export type ServiceBusSubscriberOptions = SubscriberOptions;
 
 const RECEIVE_WAIT_MS = 5_000;
-const RECEIVE_RETRY_MIN_MS = 1_000;
-const RECEIVE_RETRY_MAX_MS = 60_000;
 /** Lock renewal budget per attempt (a delivery of a very large file can take long); renewal stops at settlement. */
 const LOCK_BUDGET_PER_ATTEMPT_MS = 60 * 60_000;
 /** Service Bus limits the dead-letter description; ours carries the last error. */
@@ -31,34 +27,24 @@ const MAX_DESCRIPTION = 1024;
  *   message stays ours while it is retried in-process instead of being redelivered behind our back;
  * - a receive error never ends the process: the entry goes DOWN, the loop waits (1 s … 60 s) and tries again.
  */
-export class ServiceBusSubscriber implements Subscriber {
-  readonly health: LinkHealth;
+export class ServiceBusSubscriber extends PollingSubscriber<Received> {
   private readonly client: ServiceBusClient;
   private receiver: ServiceBusReceiver | null = null;
-  private consumer: EventConsumer | null = null;
-  private readonly log: Logger;
   private readonly abort = new AbortController();
-  private stopped = false;
-  private readonly slots: WorkerSlots;
   private readonly retryWaits = new Set<() => void>();
-  private endPause: () => void = () => {};
-  private loopDone: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly cfg: ServiceBusSubscriberConfig,
-    private readonly opts: ServiceBusSubscriberOptions,
+    opts: ServiceBusSubscriberOptions,
   ) {
+    super(opts, {
+      health: new LinkHealth(`${cfg.subscription} Event Subscriber`, `${cfg.topic}/Subscriptions/${cfg.subscription}`, scrubSecrets),
+      log: opts.log.child({ topic: cfg.topic, subscription: cfg.subscription }),
+      maxMessages: cfg.maxMessages,
+      broker: 'Service Bus',
+      upMessage: 'Service Bus receiver link open',
+    });
     this.client = createServiceBusClient(cfg.connectionString, 'SUBSCRIBER_CONNECTION_STRING');
-    this.health = new LinkHealth(`${cfg.subscription} Event Subscriber`, `${cfg.topic}/Subscriptions/${cfg.subscription}`, scrubSecrets);
-    this.log = opts.log.child({ topic: cfg.topic, subscription: cfg.subscription });
-    this.slots = new WorkerSlots(opts.workers);
-  }
-
-  /** Starts the receive loop (once). */
-  start(consumer: EventConsumer): void {
-    if (this.consumer) throw new Error('the subscriber already has a consumer');
-    this.consumer = consumer;
-    this.loopDone = this.loop();
   }
 
   private createReceiver(): ServiceBusReceiver {
@@ -72,48 +58,28 @@ export class ServiceBusSubscriber implements Subscriber {
     });
   }
 
-  private async loop(): Promise<void> {
-    let retryIn = RECEIVE_RETRY_MIN_MS;
-    while (!this.stopped) {
-      await this.slots.waitForFree(() => this.stopped);
-      if (this.stopped) break;
-      const room = Math.min(this.cfg.maxMessages, this.slots.free);
-      let messages: ServiceBusReceivedMessage[];
-      try {
-        this.receiver ??= this.createReceiver();
-        messages = await this.receiver.receiveMessages(room, {
-          maxWaitTimeInMs: this.opts.receiveWaitMs ?? RECEIVE_WAIT_MS,
-          abortSignal: this.abort.signal,
-        });
-      } catch (err) {
-        if (this.stopped) break;
-        this.health.down(err);
-        this.log.warn({ err, retryInMs: retryIn }, 'Service Bus receive failed; retrying');
-        // A receiver the SDK gave up on cannot be used again: the next round makes a new one.
-        if (this.receiver?.isClosed) this.receiver = null;
-        await this.pause(retryIn);
-        retryIn = Math.min(retryIn * 2, RECEIVE_RETRY_MAX_MS);
-        continue;
-      }
-      if (!this.health.isUp) this.log.info('Service Bus receiver link open');
-      this.health.up();
-      retryIn = RECEIVE_RETRY_MIN_MS;
-      const receiver = this.receiver;
-      // Received while close() waited for this call to end: hand them straight back.
-      if (this.stopped) for (const m of messages) await this.settle(m, 'abandon', () => receiver.abandonMessage(m));
-      else for (const m of messages) this.dispatch(m, receiver);
-    }
+  /** Each message keeps the receiver it came from: it is settled through that one. */
+  protected async receive(room: number): Promise<Received[]> {
+    const receiver = (this.receiver ??= this.createReceiver());
+    const messages = await receiver.receiveMessages(room, { maxWaitTimeInMs: this.opts.receiveWaitMs ?? RECEIVE_WAIT_MS, abortSignal: this.abort.signal });
+    return messages.map((m) => ({ m, receiver }));
   }
 
-  /** Runs one message on a free worker; it is settled through the receiver it came from. */
-  private dispatch(m: ServiceBusReceivedMessage, receiver: ServiceBusReceiver): void {
-    this.slots.run(
-      () => this.process(m, receiver),
-      (err) => this.log.error({ err, messageId: String(m.messageId ?? '') }, 'FileReady message handling failed'),
-    );
+  protected override receiveFailed(): void {
+    // A receiver the SDK gave up on cannot be used again: the next round makes a new one.
+    if (this.receiver?.isClosed) this.receiver = null;
   }
 
-  private async process(m: ServiceBusReceivedMessage, receiver: ServiceBusReceiver): Promise<void> {
+  /** Received while close() waited for the receive call to end: straight back to the subscription. */
+  protected handBack({ m, receiver }: Received): Promise<void> {
+    return this.settle(m, 'abandon', () => receiver.abandonMessage(m));
+  }
+
+  protected idOf({ m }: Received): string {
+    return String(m.messageId ?? '');
+  }
+
+  protected async process({ m, receiver }: Received): Promise<void> {
     const messageId = String(m.messageId ?? '');
     let event: FileReady;
     try {
@@ -174,24 +140,9 @@ export class ServiceBusSubscriber implements Subscriber {
     }
   }
 
-  /** The receive loop's wait after an error; close() cuts it short. */
-  private async pause(ms: number): Promise<void> {
-    const wait = sleep(ms);
-    this.endPause = wait.cancel;
-    await wait.done;
-  }
-
-  /** Resolves when no message is being processed or waiting for its next attempt. */
-  idle(): Promise<void> {
-    return this.slots.idle();
-  }
-
   /** Stops receiving, abandons messages waiting for a retry, gives running attempts `graceMs`, then closes. */
   async close(graceMs: number): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.endPause();
-    this.slots.wake();
+    if (!this.beginClose()) return;
     // The current receive call is let finish (≤ receiveWaitMs): it drains the link's credit, so a message abandoned
     // below is not sent straight back to this link (an aborted receive leaves its credit open). Aborted only when slow.
     if (!(await within(this.loopDone, graceMs))) this.abort.abort();
@@ -203,6 +154,11 @@ export class ServiceBusSubscriber implements Subscriber {
     if (receiver) await closeQuietly('receiver', () => receiver.close(), this.log);
     await closeQuietly('client', () => this.client.close(), this.log);
   }
+}
+
+interface Received {
+  m: ServiceBusReceivedMessage;
+  receiver: ServiceBusReceiver;
 }
 
 /** The message body as text when it is bytes (a data section), else as the SDK decoded it (an AMQP value). */

@@ -11,11 +11,9 @@ import type { SqsSubscriberConfig } from '../config/config.js';
 import { awsClientConfig, awsErrorName, endpointInUse } from '../aws/client-config.js';
 import { LinkHealth } from '../health/link-health.js';
 import type { Logger } from '../logging/logger.js';
-import { MAX_BACKOFF_MS, MIN_BACKOFF_MS } from '../retry/retry-queue.js';
-import { sleep } from '../retry/sleep.js';
 import { decodeFileReady, type FileReady } from './event.js';
 import type { EventConsumer } from './local.js';
-import { reportsWritten, within, WorkerSlots, type Subscriber, type SubscriberOptions } from './subscriber.js';
+import { PollingSubscriber, reportsWritten, within, type SubscriberOptions } from './subscriber.js';
 
 /** SQS's longest long poll: the fewest empty receives while idle. */
 const RECEIVE_WAIT_MS = 20_000;
@@ -38,44 +36,39 @@ const MAX_VISIBILITY_S = 12 * 60 * 60;
  *   moves it to the dead-letter queue. SQS has no call to dead-letter a message at once, and deleting one would lose
  *   it, so a poison message (not a FileReady) goes the same way: never processed, logged, and left to the redrive
  *   policy, where an operator finds it.
- * - A receive error never ends the process: the entry goes DOWN, the loop waits (1 s … 60 s) and tries again.
+ * - The receive loop is PollingSubscriber's: a receive error never ends the process, the entry goes DOWN and the
+ *   loop tries again after 1 s … 60 s.
  */
-export class SqsSubscriber implements Subscriber {
-  readonly health: LinkHealth;
+export class SqsSubscriber extends PollingSubscriber<Received> {
   private readonly client: SQSClient;
-  private readonly log: Logger;
-  private readonly slots: WorkerSlots;
   private readonly abort = new AbortController();
   /** For the calls close() cuts short: the long poll and the queue look-up. */
   private readonly abortable = { abortSignal: this.abort.signal };
   private queueUrl: string | null = null;
   private visibilityS = DEFAULT_VISIBILITY_S;
-  private consumer: EventConsumer | null = null;
-  private stopped = false;
-  private endPause: () => void = () => {};
-  private loopDone: Promise<void> = Promise.resolve();
   private readonly heartbeats = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly cfg: SqsSubscriberConfig,
-    private readonly opts: SubscriberOptions,
+    opts: SubscriberOptions,
   ) {
-    const waitMs = opts.receiveWaitMs ?? RECEIVE_WAIT_MS;
+    super(opts, {
+      health: new LinkHealth(`SQS - ${cfg.queue.arn}`, cfg.queue.arn),
+      log: opts.log.child({ queueArn: cfg.queue.arn }),
+      maxMessages: cfg.maxMessages,
+      broker: 'SQS',
+      upMessage: 'SQS queue reachable',
+    });
     this.client = new SQSClient({
-      ...awsClientConfig(cfg.queue.region, waitMs + 15_000),
+      ...awsClientConfig(cfg.queue.region, (opts.receiveWaitMs ?? RECEIVE_WAIT_MS) + 15_000),
       // The request goes to the region's endpoint (or the override); the queue URL only names the queue.
       useQueueUrlAsEndpoint: false,
     });
-    this.health = new LinkHealth(`SQS - ${cfg.queue.arn}`, cfg.queue.arn);
-    this.log = opts.log.child({ queueArn: cfg.queue.arn });
-    this.slots = new WorkerSlots(opts.workers);
   }
 
-  start(consumer: EventConsumer): void {
-    if (this.consumer) throw new Error('the subscriber already has a consumer');
-    this.consumer = consumer;
+  override start(consumer: EventConsumer): void {
     this.log.info({ region: this.cfg.queue.region, endpoint: endpointInUse('SQS'), workers: this.opts.workers, maxMessages: this.cfg.maxMessages }, 'FileReady events are received from SQS');
-    this.loopDone = this.loop();
+    super.start(consumer);
   }
 
   /** GetQueueUrl, then the queue's visibility timeout and redrive policy (read only to size renewals and to warn). */
@@ -106,49 +99,40 @@ export class SqsSubscriber implements Subscriber {
     return QueueUrl;
   }
 
-  private async loop(): Promise<void> {
-    let retryIn = MIN_BACKOFF_MS;
-    const waitS = Math.round((this.opts.receiveWaitMs ?? RECEIVE_WAIT_MS) / 1000);
-    while (!this.stopped) {
-      await this.slots.waitForFree(() => this.stopped);
-      if (this.stopped) break;
-      let messages: Message[];
-      let queueUrl: string;
-      try {
-        queueUrl = this.queueUrl ??= await this.findQueue();
-        const out = await this.client.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: Math.min(this.cfg.maxMessages, this.slots.free),
-            WaitTimeSeconds: waitS,
-            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
-          }),
-          this.abortable,
-        );
-        messages = out.Messages ?? [];
-      } catch (err) {
-        if (this.stopped) break;
-        this.health.down(err);
-        this.log.warn({ err, retryInMs: retryIn }, 'SQS receive failed; retrying');
-        // A queue deleted (and maybe made again) has a new URL.
-        if (/NonExistentQueue|QueueDoesNotExist/.test(awsErrorName(err))) this.queueUrl = null;
-        await this.pause(retryIn);
-        retryIn = Math.min(retryIn * 2, MAX_BACKOFF_MS);
-        continue;
-      }
-      if (!this.health.isUp) this.log.info('SQS queue reachable');
-      this.health.up();
-      retryIn = MIN_BACKOFF_MS;
-      for (const m of messages) {
-        const received = { ...m, queueUrl };
-        // Received while close() aborted the call: visible again at once for another instance (or our restart).
-        if (this.stopped) await this.setVisibility(received, 0, 'release');
-        else this.slots.run(() => this.process(received), (err) => this.log.error({ err, messageId: m.MessageId }, 'FileReady message handling failed'));
-      }
-    }
+  /**
+   * Long polls, except while the entry is DOWN (at start, after an error): then a short poll, which answers at once,
+   * so the entry turns UP as soon as SQS is reachable rather than after a whole long poll. Each message keeps the URL
+   * of the queue it came from: it is settled there even if the queue is looked up again.
+   */
+  protected async receive(room: number): Promise<Received[]> {
+    const queueUrl = (this.queueUrl ??= await this.findQueue());
+    const out = await this.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: room,
+        WaitTimeSeconds: this.health.isUp ? Math.round((this.opts.receiveWaitMs ?? RECEIVE_WAIT_MS) / 1000) : 0,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      }),
+      this.abortable,
+    );
+    return (out.Messages ?? []).map((m) => ({ ...m, queueUrl }));
   }
 
-  private async process(m: Received): Promise<void> {
+  protected override receiveFailed(err: unknown): void {
+    // A queue deleted (and maybe made again) has a new URL.
+    if (/NonExistentQueue|QueueDoesNotExist/.test(awsErrorName(err))) this.queueUrl = null;
+  }
+
+  /** Received while close() aborted the call: visible again at once for another instance (or our restart). */
+  protected handBack(m: Received): Promise<void> {
+    return this.setVisibility(m, 0, 'release');
+  }
+
+  protected idOf(m: Received): string {
+    return m.MessageId ?? '';
+  }
+
+  protected async process(m: Received): Promise<void> {
     const messageId = m.MessageId ?? '';
     const receiveCount = Math.max(1, Number(m.Attributes?.ApproximateReceiveCount ?? 1) || 1);
     const log = this.log.child({ messageId, receiveCount });
@@ -210,26 +194,12 @@ export class SqsSubscriber implements Subscriber {
     }
   }
 
-  /** The receive loop's wait after an error; close() cuts it short. */
-  private async pause(ms: number): Promise<void> {
-    const wait = sleep(ms);
-    this.endPause = wait.cancel;
-    await wait.done;
-  }
-
-  idle(): Promise<void> {
-    return this.slots.idle();
-  }
-
   /**
    * Stops receiving (the long poll is aborted), gives running attempts `graceMs`, then closes. An attempt cut short
    * is neither deleted nor renewed any more: the message is received again once its visibility timeout ends.
    */
   async close(graceMs: number): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.endPause();
-    this.slots.wake();
+    if (!this.beginClose()) return;
     this.abort.abort();
     await this.loopDone;
     await within(this.idle(), graceMs);

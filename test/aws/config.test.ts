@@ -2,7 +2,7 @@
 // region taken from the ARN, SQS_SUBSCRIBER_MAX_MESSAGES; and the SQS body decoder (raw FileReady, SNS envelope).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../../internal/config/config.js';
+import { loadConfig } from '../../internal/config/config.js';
 import { decodeSqsBody } from '../../internal/events/sqs-subscriber.js';
 import { fileReady } from '../../internal/events/event.js';
 import { runToExit } from '../helpers/server.js';
@@ -10,12 +10,7 @@ import { runToExit } from '../helpers/server.js';
 const TOPIC = 'arn:aws:sns:eu-west-3:123456789012:dex-reports';
 const QUEUE = 'arn:aws:sqs:us-gov-west-1:210987654321:dex-file-ready';
 
-const throwsNaming = (env: Record<string, string>, pattern: RegExp) =>
-  assert.throws(() => loadConfig(env), (err: unknown) => {
-    assert.ok(err instanceof ConfigError, `not a ConfigError: ${String(err)}`);
-    assert.match(err.message, pattern);
-    return true;
-  });
+const throwsNaming = (env: Record<string, string>, message: RegExp) => assert.throws(() => loadConfig(env), { name: 'ConfigError', message });
 
 describe('config: SNS and SQS', () => {
   it('off by default', () => {

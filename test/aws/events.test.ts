@@ -18,22 +18,8 @@ import { ReportPublisher } from '../../internal/reports/publisher.js';
 import { buildReport } from '../../internal/reports/report.js';
 import { LocalAws, type QueueInfo } from '../helpers/local-aws.js';
 import { captureLogger, type CapturedLog } from '../helpers/delivery.js';
+import { event, gatedConsumer, recorder } from '../helpers/consumers.js';
 import { configFrom, healthOf, waitUntil } from '../servicebus/support.js';
-
-const event = (target = 'edav'): FileReady =>
-  fileReady({ uploadId: randomUUID(), path: `2026/01/02/test.txt_${randomUUID()}`, target, metadata: { data_stream_id: 'dextesting', z: 'last', a: 'first' } });
-
-/** A consumer that records every call and fails as `fail(event)` says. */
-function recorder(fail: (e: FileReady) => boolean = () => false) {
-  const calls: FileReady[] = [];
-  return {
-    calls,
-    consumer: async (e: FileReady) => {
-      calls.push(e);
-      if (fail(e)) throw new Error(`target down for ${e.upload_id}`);
-    },
-  };
-}
 
 /** Fails the first `n` attempts of each upload. */
 const failingFirst = (n: number) => {
@@ -242,27 +228,17 @@ describe('FileReady over SNS and SQS', () => {
 
   it('processes at most LISTENER_WORKERS messages at once, asking only for as many as there are free workers', async () => {
     const { bus, queue } = await busFor('fr-workers', { env: { LISTENER_WORKERS: '2', SQS_SUBSCRIBER_MAX_MESSAGES: '10' } });
-    let running = 0;
-    let most = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const done: string[] = [];
-    bus.subscribe(async (e) => {
-      running++;
-      most = Math.max(most, running);
-      await gate;
-      running--;
-      done.push(e.upload_id);
-    });
+    const g = gatedConsumer();
+    bus.subscribe(g.consumer);
     for (let i = 0; i < 6; i++) await bus.publish(event());
     await waitUntil('two in process, four waiting on the queue', async () => {
       const s = await aws.inspect(queue.name);
-      return running === 2 && s.inflight.length === 2 && s.ready.length === 4 ? true : undefined;
+      return g.running === 2 && s.inflight.length === 2 && s.ready.length === 4 ? true : undefined;
     });
-    release();
-    await waitUntil('6 done', () => (done.length === 6 ? true : undefined));
+    g.release();
+    await waitUntil('6 done', () => (g.done.length === 6 ? true : undefined));
     await bus.idle();
-    assert.equal(most, 2);
+    assert.equal(g.most, 2);
   });
 
   it('an outage: entries go DOWN, events published meanwhile are held, then sent and consumed once; entries UP', async () => {

@@ -10,13 +10,10 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ServiceBusClient } from '@azure/service-bus';
 import { buildEventBus, type EventBus } from '../../internal/events/select.js';
-import { fileReady, type FileReady } from '../../internal/events/event.js';
 import { MiniServiceBus } from '../helpers/mini-servicebus.js';
 import { captureLogger, type CapturedLog } from '../helpers/delivery.js';
+import { event, gatedConsumer, recorder } from '../helpers/consumers.js';
 import { configFrom, connectionString, healthOf, SECRET, waitUntil } from './support.js';
-
-const event = (target = 'edav'): FileReady =>
-  fileReady({ uploadId: randomUUID(), path: `2026/01/02/test.txt_${randomUUID()}`, target, metadata: { data_stream_id: 'dextesting', z: 'last', a: 'first' } });
 
 describe('FileReady over Service Bus', () => {
   let broker: MiniServiceBus;
@@ -57,18 +54,6 @@ describe('FileReady over Service Bus', () => {
     const bus = await buildEventBus(config, logs.log, { backoffMs, closeGraceMs: 5_000, receiveWaitMs: 1_000 });
     buses.push(bus);
     return bus;
-  }
-
-  /** A consumer that records every call and fails as `fail(event, attempt)` says. */
-  function recorder(fail: (e: FileReady) => boolean = () => false) {
-    const calls: FileReady[] = [];
-    return {
-      calls,
-      consumer: async (e: FileReady) => {
-        calls.push(e);
-        if (fail(e)) throw new Error(`target down for ${e.upload_id}`);
-      },
-    };
   }
 
   it('publisher → topic → subscriber → consumer: body = compact JSON, id = message id, retry_count 0, completed', async () => {
@@ -197,28 +182,18 @@ describe('FileReady over Service Bus', () => {
 
   it('processes at most LISTENER_WORKERS messages at once, taking only as many as there are free workers', async () => {
     const bus = await busFor('fr-workers', { LISTENER_WORKERS: '2', SUBSCRIBER_MAX_MESSAGES: '10' });
-    let running = 0;
-    let most = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const done: string[] = [];
-    bus.subscribe(async (e) => {
-      running++;
-      most = Math.max(most, running);
-      await gate;
-      running--;
-      done.push(e.upload_id);
-    });
+    const g = gatedConsumer();
+    bus.subscribe(g.consumer);
     for (let i = 0; i < 6; i++) await bus.publish(event());
     const sub = 'fr-workers/Subscriptions/delivery';
     await broker.waitFor(sub, 6);
-    await waitUntil('two messages in process', () => (running === 2 ? true : undefined));
+    await waitUntil('two messages in process', () => (g.running === 2 ? true : undefined));
     // Only as many messages are taken (and locked) as there are free workers; the rest wait on the broker.
     await waitUntil('2 locked, 4 waiting', () => (broker.depth(sub).locked === 2 && broker.depth(sub).available === 4 ? true : undefined));
-    release();
-    await waitUntil('6 done', () => (done.length === 6 ? true : undefined));
+    g.release();
+    await waitUntil('6 done', () => (g.done.length === 6 ? true : undefined));
     await bus.idle();
-    assert.equal(most, 2);
+    assert.equal(g.most, 2);
   });
 
   it('keeps the message lock while waiting between attempts (lock shorter than the retries): no redelivery', async () => {
