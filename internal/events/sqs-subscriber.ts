@@ -46,7 +46,7 @@ export class SqsSubscriber extends PollingSubscriber<Received> {
   private readonly abortable = { abortSignal: this.abort.signal };
   private queueUrl: string | null = null;
   private visibilityS = DEFAULT_VISIBILITY_S;
-  private readonly heartbeats = new Set<NodeJS.Timeout>();
+  private readonly renewals = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly cfg: SqsSubscriberConfig,
@@ -133,49 +133,60 @@ export class SqsSubscriber extends PollingSubscriber<Received> {
   }
 
   protected async process(m: Received): Promise<void> {
-    const messageId = m.MessageId ?? '';
     const receiveCount = Math.max(1, Number(m.Attributes?.ApproximateReceiveCount ?? 1) || 1);
-    const log = this.log.child({ messageId, receiveCount });
+    const log = this.log.child({ messageId: m.MessageId ?? '', receiveCount });
     log.debug('SQS message received');
-    const heartbeat = this.keepInvisible(m, log);
+    const renewal = this.keepInvisible(m, log);
+    let outcome: 'delete' | 'retry' | 'leave';
     try {
-      let event: FileReady;
-      try {
-        event = { ...decodeSqsBody(m.Body ?? ''), id: messageId, retry_count: receiveCount - 1 };
-      } catch (err) {
-        log.error({ err: (err as Error).message }, "SQS message is not a FileReady event: not processed; left to the queue's redrive policy");
-        await this.retryLater(m, receiveCount);
-        return;
-      }
-      const eventLog = log.child({ uploadId: event.upload_id, target: event.deliver_target });
-      try {
-        await this.consumer!(event);
-      } catch (err) {
-        const last = receiveCount >= 1 + this.opts.maxRetries;
-        if (last) eventLog.error({ err, attempts: receiveCount }, "event processing failed its last attempt; left to the queue's redrive policy");
-        else eventLog.warn({ err, attempt: receiveCount }, 'event processing failed; it will be received again');
-        await this.retryLater(m, receiveCount);
-        return;
-      }
-      if (!(await reportsWritten(this.opts, eventLog))) return;
-      try {
-        // Not tied to the abort signal: an attempt that ends within close()'s grace period still deletes its message.
-        await this.client.send(new DeleteMessageCommand({ QueueUrl: m.queueUrl, ReceiptHandle: m.ReceiptHandle }));
-      } catch (err) {
-        this.health.down(err);
-        eventLog.error({ err }, 'deleting a delivered SQS message failed; it will be received (and delivered) again');
-      }
+      outcome = await this.attempt(m, receiveCount, log);
     } finally {
-      clearInterval(heartbeat);
-      this.heartbeats.delete(heartbeat);
+      // No renewal may land after the settlement below.
+      await renewal.stop();
+    }
+    if (outcome === 'retry') await this.retryLater(m, receiveCount);
+    if (outcome !== 'delete') return;
+    try {
+      // Not tied to the abort signal: an attempt that ends within close()'s grace period still deletes its message.
+      await this.client.send(new DeleteMessageCommand({ QueueUrl: m.queueUrl, ReceiptHandle: m.ReceiptHandle }));
+    } catch (err) {
+      this.health.down(err);
+      log.error({ err }, 'deleting a delivered SQS message failed; it will be received (and delivered) again');
     }
   }
 
-  /** Renews the message's visibility every half timeout while its attempt runs. */
-  private keepInvisible(m: Received, log: Logger): NodeJS.Timeout {
-    const timer = setInterval(() => void this.setVisibility(m, this.visibilityS, 'renew', log), Math.max(500, (this.visibilityS * 1000) / 2));
-    this.heartbeats.add(timer);
-    return timer;
+  /** One attempt, while the message is kept invisible: what to do with the message next. */
+  private async attempt(m: Received, receiveCount: number, log: Logger): Promise<'delete' | 'retry' | 'leave'> {
+    let event: FileReady;
+    try {
+      event = { ...decodeSqsBody(m.Body ?? ''), id: m.MessageId ?? '', retry_count: receiveCount - 1 };
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "SQS message is not a FileReady event: not processed; left to the queue's redrive policy");
+      return 'retry';
+    }
+    const eventLog = log.child({ uploadId: event.upload_id, target: event.deliver_target });
+    try {
+      await this.consumer!(event);
+    } catch (err) {
+      if (receiveCount >= 1 + this.opts.maxRetries) eventLog.error({ err, attempts: receiveCount }, "event processing failed its last attempt; left to the queue's redrive policy");
+      else eventLog.warn({ err, attempt: receiveCount }, 'event processing failed; it will be received again');
+      return 'retry';
+    }
+    return (await reportsWritten(this.opts, eventLog)) ? 'delete' : 'leave';
+  }
+
+  /** Renews the message's visibility every half timeout while its attempt runs; stop() waits for a renewal under way. */
+  private keepInvisible(m: Received, log: Logger): { stop(): Promise<void> } {
+    let renewing: Promise<void> = Promise.resolve();
+    const timer = setInterval(() => (renewing = this.setVisibility(m, this.visibilityS, 'renew', log)), Math.max(500, (this.visibilityS * 1000) / 2));
+    this.renewals.add(timer);
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        this.renewals.delete(timer);
+        await renewing;
+      },
+    };
   }
 
   /** Visible again after the back-off for its attempt (receive count n → backoffMs(n), whole seconds). */
@@ -204,7 +215,7 @@ export class SqsSubscriber extends PollingSubscriber<Received> {
     await this.loopDone;
     await within(this.idle(), graceMs);
     if (this.slots.inUse > 0) this.log.warn({ inFlight: this.slots.inUse }, 'closing with FileReady messages still in process; they will be received again');
-    for (const t of this.heartbeats) clearInterval(t);
+    for (const t of this.renewals) clearInterval(t);
     this.client.destroy();
   }
 }
