@@ -88,7 +88,8 @@ async function sameReports(s: RunningServer, aws: LocalAws, w: Wiring, id: strin
   const stages = atBroker.map((l) => (JSON.parse(l) as Json)['stage_info']['action'] as string);
   assert.deepEqual(stages.slice(0, 3), ['metadata-transform', 'metadata-verify', 'upload-started']);
   assert.deepEqual(stages.slice(-3), ['upload-completed', 'upload-status', 'blob-file-copy']);
-  assert.equal(new Set(atBroker).size, atBroker.length, 'no report line twice');
+  // (Two reports can be the same text, e.g. the upload-status of the last PATCH and of the finish in one millisecond:
+  // "once" is "as many times as in the files", which the comparison above checks.)
   return atBroker;
 }
 
@@ -231,14 +232,15 @@ describe('the real server with the SNS/SQS broker down, at start and later', () 
       60_000,
     );
     await aws.start();
+    let sent = 0;
     for (const [i, id] of ids.entries()) {
       assert.equal((await delivered(s, id)).text, bodies[i]);
-      await sameReports(s, aws, w, id);
+      sent += (await sameReports(s, aws, w, id)).length;
     }
     await waitUntil('all UP again', () => allUp(s, names), 90_000);
     const after = await aws.bodies(w.reportsAudit.name);
-    assert.deepEqual(after.slice(0, before.length), before, 'what was there before is untouched, nothing repeated');
-    assert.equal(new Set(after).size, after.length, 'no report line twice');
+    assert.deepEqual(after.slice(0, before.length), before, 'what was there before is untouched');
+    assert.equal(after.length, before.length + sent, 'nothing else arrived: no line repeated');
     await waitUntil('the queue empty', async () => ((await queueEmpty(aws, w.delivery)) ? true : undefined), 60_000);
     assert.equal((await aws.bodies(w.delivery.dlq!.name)).length, 0);
   });
