@@ -29,6 +29,10 @@ export interface Config {
   };
   storage: {
     localFolderUploadsTus: string;
+    /** Azure Blob upload storage (dex-pipeline.md §1.3–1.4): present when an AZURE_ variable is set; wins over S3. */
+    azure?: AzureStorageConfig;
+    /** S3 upload storage: present when S3_ENDPOINT or S3_BUCKET_NAME is set. */
+    s3?: S3StorageConfig;
   };
   /** REDIS_CONNECTION_STRING: absent → the in-memory locker (one instance); set → the Redis locker (several). */
   locking: { redisUrl?: string };
@@ -72,6 +76,41 @@ export interface Config {
   processingStatusHealthUri?: string;
 }
 
+export interface AzureStorageConfig {
+  account: string;
+  /** Shared key; without it the service principal (tenant, client id, secret) is used. */
+  key?: string;
+  tenantId?: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** `https://<account>.blob.core.windows.net` unless AZURE_ENDPOINT is set. */
+  endpoint: string;
+  /** TUS_AZURE_CONTAINER_NAME: the uploads' container. */
+  container: string;
+  /** DEX_MANIFEST_CONFIG_CONTAINER_NAME: manifest configs are read from this container instead of UPLOAD_CONFIG_PATH. */
+  manifestConfigContainer?: string;
+}
+
+export interface S3StorageConfig {
+  endpoint: string;
+  bucket: string;
+  /** AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1 (credentials come from the AWS SDK's default chain). */
+  region: string;
+  /** S3_PART_SIZE: preferred multipart part size in bytes. */
+  partSize: number;
+  /** Manifest configs from `<bucket>/<folder>/<key>` instead of UPLOAD_CONFIG_PATH, when the folder is set. */
+  manifestConfig?: { bucket: string; folder: string };
+}
+
+const MiB = 1024 * 1024;
+/** S3's limits: parts of 5 MiB to 5 GiB, at most 10,000 of them, objects of at most 5 TiB. */
+export const S3_MIN_PART_SIZE = 5 * MiB;
+export const S3_MAX_PART_SIZE = 5 * 1024 * MiB;
+export const S3_MAX_PARTS = 10_000;
+export const S3_MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
+/** The default part size: whole MiB, large enough for a 5 TiB object in 10,000 parts (525 MiB). */
+export const S3_DEFAULT_PART_SIZE = Math.ceil(S3_MAX_OBJECT_SIZE / S3_MAX_PARTS / MiB) * MiB;
+
 export interface ServiceBusSenderConfig {
   connectionString: string;
   /** Queue wins over topic. */
@@ -91,21 +130,6 @@ export interface SqsSubscriberConfig {
   queue: AwsArn;
   /** SQS_SUBSCRIBER_MAX_MESSAGES, 0 or unset → 3; at most 10 (SQS's limit per receive). */
   maxMessages: number;
-}
-
-// Variables whose features have not landed yet: a non-empty value must stop the start, never be ignored.
-const NOT_YET_SUPPORTED: Array<{ prefix: string; feature: string }> = [
-  { prefix: 'AZURE_', feature: 'Azure Blob upload storage' },
-  { prefix: 'TUS_AZURE_CONTAINER_NAME', feature: 'Azure Blob upload storage' },
-  { prefix: 'DEX_MANIFEST_CONFIG_CONTAINER_NAME', feature: 'manifest configs from Azure' },
-  { prefix: 'S3_', feature: 'S3 upload storage' },
-  { prefix: 'DEX_MANIFEST_CONFIG_BUCKET_NAME', feature: 'manifest configs from S3' },
-  { prefix: 'DEX_S3_MANIFEST_CONFIG_FOLDER_NAME', feature: 'manifest configs from S3' },
-];
-
-/** The feature a variable would switch on that this build does not have yet, if it is one of those. */
-export function notYetSupported(name: string): string | undefined {
-  return NOT_YET_SUPPORTED.find((n) => name === n.prefix || (n.prefix.endsWith('_') && name.startsWith(n.prefix)))?.feature;
 }
 
 /**
@@ -134,11 +158,6 @@ function normalizeBasePath(p: string, name: string): string {
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
 
-  for (const [name, value] of Object.entries(env)) {
-    if (value === undefined || value.trim() === '') continue;
-    const feature = notYetSupported(name);
-    if (feature) throw new ConfigError(`${name}: ${feature} is not yet supported by this server; unset the variable`);
-  }
   let corsAllowOrigin: RegExp;
   const corsText = r.string('TUS_CORS_ALLOW_ORIGIN', '.*');
   try {
@@ -173,7 +192,7 @@ export function loadConfig(env: Env): Config {
       corsAllowOrigin,
       fsync: r.bool('TUS_FSYNC', false),
     },
-    storage: { localFolderUploadsTus: r.string('LOCAL_FOLDER_UPLOADS_TUS', './uploads') },
+    storage: { localFolderUploadsTus: r.string('LOCAL_FOLDER_UPLOADS_TUS', './uploads'), ...cloudStorage(r) },
     locking: { redisUrl: redisUrl(r.optional('REDIS_CONNECTION_STRING')) },
     manifest: {
       validation: r.bool('UPLOAD_MANIFEST_VALIDATION', true),
@@ -273,6 +292,72 @@ function redisUrl(value: string | undefined): string | undefined {
     throw new ConfigError('REDIS_CONNECTION_STRING: the path must be a database number (/0, /1 …)');
   }
   return value;
+}
+
+/** dex-pipeline.md §1.3–1.4: the Azure block, else the S3 block, else local disk; never both. */
+function cloudStorage(r: EnvReader): { azure?: AzureStorageConfig; s3?: S3StorageConfig } {
+  const azure = azureBlock(r);
+  const s3 = s3Block(r);
+  if (azure && s3) {
+    throw new ConfigError('AZURE_* and S3_*: cannot load metadata config from multiple locations (set either the Azure or the S3 storage variables)');
+  }
+  // A setting that only makes sense with its backend would otherwise be ignored in silence.
+  const azureOnly = ['TUS_AZURE_CONTAINER_NAME', 'DEX_MANIFEST_CONFIG_CONTAINER_NAME'];
+  const s3Only = ['DEX_S3_MANIFEST_CONFIG_FOLDER_NAME', 'DEX_MANIFEST_CONFIG_BUCKET_NAME'];
+  for (const name of azure ? [] : azureOnly) {
+    if (r.isSet(name)) throw new ConfigError(`${name}: set without the Azure storage variables it belongs to (AZURE_STORAGE_ACCOUNT ...)`);
+  }
+  for (const name of s3 ? [] : s3Only) {
+    if (r.isSet(name)) throw new ConfigError(`${name}: set without the S3 storage variables it belongs to (S3_ENDPOINT, S3_BUCKET_NAME)`);
+  }
+  return { ...(azure ? { azure } : {}), ...(s3 ? { s3 } : {}) };
+}
+
+function azureBlock(r: EnvReader): AzureStorageConfig | undefined {
+  if (!blockPresent(r, 'AZURE', ['STORAGE_ACCOUNT', 'STORAGE_KEY', 'TENANT_ID', 'CLIENT_ID', 'CLIENT_SECRET', 'ENDPOINT'])) return undefined;
+  const account = r.optional('AZURE_STORAGE_ACCOUNT');
+  const key = r.optional('AZURE_STORAGE_KEY');
+  const tenantId = r.optional('AZURE_TENANT_ID');
+  const clientId = r.optional('AZURE_CLIENT_ID');
+  const clientSecret = r.optional('AZURE_CLIENT_SECRET');
+  if (!account || (!key && !(tenantId && clientId && clientSecret))) {
+    throw new ConfigError(
+      'AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_KEY: missing required values for connecting to Azure ' +
+        '(the account and either its key or AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET)',
+    );
+  }
+  const container = r.optional('TUS_AZURE_CONTAINER_NAME');
+  if (!container) throw new ConfigError('TUS_AZURE_CONTAINER_NAME: required with Azure storage (the container of the uploads)');
+  const endpoint = (r.optional('AZURE_ENDPOINT') ?? `https://${account}.blob.core.windows.net`).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/\s]+/.test(endpoint)) throw new ConfigError(`AZURE_ENDPOINT: "${endpoint}" is not an http(s) URL`);
+  const manifestConfigContainer = r.optional('DEX_MANIFEST_CONFIG_CONTAINER_NAME');
+  return {
+    account,
+    ...(key ? { key } : { tenantId, clientId, clientSecret }),
+    endpoint,
+    container,
+    ...(manifestConfigContainer ? { manifestConfigContainer } : {}),
+  };
+}
+
+function s3Block(r: EnvReader): S3StorageConfig | undefined {
+  if (!blockPresent(r, 'S3', ['ENDPOINT', 'BUCKET_NAME'])) return undefined;
+  const endpoint = r.optional('S3_ENDPOINT');
+  const bucket = r.optional('S3_BUCKET_NAME');
+  if (!endpoint || !bucket) throw new ConfigError('S3_ENDPOINT, S3_BUCKET_NAME: missing required values for connecting to AWS S3 (both are required)');
+  if (!/^https?:\/\/[^/\s]+/.test(endpoint)) throw new ConfigError(`S3_ENDPOINT: "${endpoint}" is not an http(s) URL`);
+  const folder = r.optional('DEX_S3_MANIFEST_CONFIG_FOLDER_NAME');
+  const configBucket = r.optional('DEX_MANIFEST_CONFIG_BUCKET_NAME');
+  if (configBucket && !folder) {
+    throw new ConfigError('DEX_MANIFEST_CONFIG_BUCKET_NAME: needs DEX_S3_MANIFEST_CONFIG_FOLDER_NAME (the folder of the configs in that bucket)');
+  }
+  return {
+    endpoint: endpoint.replace(/\/+$/, ''),
+    bucket,
+    region: r.optional('AWS_REGION') ?? r.optional('AWS_DEFAULT_REGION') ?? 'us-east-1',
+    partSize: r.int('S3_PART_SIZE', S3_DEFAULT_PART_SIZE, { min: S3_MIN_PART_SIZE, max: S3_MAX_PART_SIZE }),
+    ...(folder ? { manifestConfig: { bucket: configBucket ?? bucket, folder: folder.replace(/^\/+|\/+$/g, '') } } : {}),
+  };
 }
 
 const blockPresent = (r: EnvReader, prefix: string, names: string[]) => names.some((n) => r.isSet(`${prefix}_${n}`));
