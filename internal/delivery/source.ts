@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ManifestNotFoundError, type ManifestReader } from '../manifest/hooks.js';
 import type { Manifest } from '../manifest/validate.js';
+import type { HealthCheck } from '../health/check.js';
 import { isInfoUpdater, isLocalFiles, NotFoundError, type DataStore } from '../storage/store.js';
 
 /** What delivery reads from: the finished upload's bytes, its size and sha256, and its stored (hydrated) manifest. */
@@ -25,19 +25,21 @@ export interface DeliverySource {
   health(): Promise<void>;
 }
 
-/** The `upload` source over the tus data store (dex-pipeline.md §4.2); `.meta` holds the manifest. */
+/** The `upload` source over the tus data store (dex-pipeline.md §4.2), with the manifests the store keeps. */
 export class UploadSource implements DeliverySource {
-  readonly healthName = 'File Source';
+  readonly healthName: string;
   private readonly hashing = new Map<string, Promise<string>>();
 
   constructor(
     private readonly store: DataStore,
     private readonly manifests: ManifestReader,
-    /** The folder the data lives in, for the health check. */
-    private readonly folder: string,
+    /** The backend's source check (dex-pipeline.md §7.2: `File Source`, `S3 source <bucket>`, `Azure source`). */
+    private readonly healthCheck: HealthCheck,
     /** Hashes local files off the event loop; without it they are streamed through a hash here. */
     private readonly hasher?: (file: string) => Promise<{ bytes: number; sha256: string }>,
-  ) {}
+  ) {
+    this.healthName = healthCheck.name;
+  }
 
   manifest(id: string): Promise<Manifest> {
     return this.manifests.read(id);
@@ -115,8 +117,7 @@ export class UploadSource implements DeliverySource {
     return p;
   }
 
-  async health(): Promise<void> {
-    const s = await stat(this.folder);
-    if (!s.isDirectory()) throw new Error(`${this.folder} is not a directory`);
+  health(): Promise<void> {
+    return this.healthCheck.check();
   }
 }

@@ -36,6 +36,13 @@ export class ConfigNotFoundError extends Error {
   }
 }
 
+/** A config key is a relative path of plain segments, whatever holds the configs (folder, bucket, container). */
+export function checkConfigKey(key: string): void {
+  if (key.startsWith('/') || key.split('/').some((s) => s === '..' || s === '' || s === '.') || key.includes('\0') || key.includes('\\')) {
+    throw new ConfigNotFoundError(key, 'invalid argument');
+  }
+}
+
 /** Configs in a local folder (`UPLOAD_CONFIG_PATH`); keys are relative paths that never leave it. */
 export class LocalFolderLoader implements ConfigLoader, ConfigLister {
   private readonly root: string;
@@ -44,9 +51,7 @@ export class LocalFolderLoader implements ConfigLoader, ConfigLister {
   }
 
   async load(key: string): Promise<string | undefined> {
-    if (key.startsWith('/') || key.split('/').some((s) => s === '..' || s === '') || key.includes('\0') || key.includes('\\')) {
-      throw new ConfigNotFoundError(key, 'invalid argument');
-    }
+    checkConfigKey(key);
     const file = path.join(this.root, key);
     if (!file.startsWith(this.root + path.sep)) throw new ConfigNotFoundError(key, 'invalid argument');
     try {

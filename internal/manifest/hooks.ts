@@ -1,6 +1,5 @@
-import { readFile, writeFilesInOrder, type FilesWriter } from '../fsutil/fast-fs.js';
-import path from 'node:path';
 import { goTimeUTC } from '../clock/gotime.js';
+import { NotFoundError, type ManifestKeeper } from '../storage/store.js';
 import type { Logger } from '../logging/logger.js';
 import { errors } from '../tus/errors.js';
 import type { TusHooks } from '../tus/hooks.js';
@@ -29,34 +28,36 @@ export class ManifestNotFoundError extends Error {
 
 const SAFE_ID = /^[0-9a-f-]{36}$/;
 
-/** `<dir>/<id>.meta`: the hydrated manifest as a flat JSON object of strings, keys sorted. */
-export class FileManifestWriter implements ManifestWriter, ManifestReader {
+/**
+ * The hydrated manifest of each finished upload, as a flat object of strings with its keys sorted, kept by the store
+ * (`<id>.meta` beside a local or S3 upload, the blob's metadata in Azure).
+ */
+export class StoredManifests implements ManifestWriter, ManifestReader {
   /**
    * The last manifests written: routing and the delivery worker read a manifest right after pre-finish wrote it,
-   * so they are served from memory. Entries are dropped when the file goes (forget) or when newer ones push them out.
-   * Off when other instances share the folder: one of them may remove an upload (and its `.meta`) without this
+   * so they are served from memory. Entries are dropped when the upload goes (forget) or when newer ones push them out.
+   * Off when other instances share the store: one of them may remove an upload (and its manifest) without this
    * process hearing of it.
    */
   private readonly recent = new Map<string, Manifest>();
   private static readonly RECENT = 256;
   private readonly rememberRecent: boolean;
 
-  /** `writeFiles`: how `.meta` is written (default: libuv's thread pool; the server uses an I/O thread). */
   constructor(
-    private readonly dir: string,
-    private readonly writeFiles: FilesWriter = writeFilesInOrder,
+    private readonly keeper: ManifestKeeper,
     opts: { rememberRecent?: boolean } = {},
   ) {
     this.rememberRecent = opts.rememberRecent ?? true;
   }
+
   async write(id: string, manifest: Manifest): Promise<void> {
     if (!SAFE_ID.test(id)) throw new Error(`refusing to write a manifest for id ${JSON.stringify(id)}`);
     const sorted = sortedManifest(manifest);
-    await this.writeFiles([{ path: path.join(this.dir, `${id}.meta`), data: JSON.stringify(sorted), mode: 0o644 }]);
+    await this.keeper.writeManifest(id, sorted);
     if (!this.rememberRecent) return;
     this.recent.delete(id);
     this.recent.set(id, sorted);
-    if (this.recent.size > FileManifestWriter.RECENT) this.recent.delete(this.recent.keys().next().value!);
+    if (this.recent.size > StoredManifests.RECENT) this.recent.delete(this.recent.keys().next().value!);
   }
 
   /** The upload is gone (terminated or expired): never answer from memory for it again. */
@@ -68,18 +69,12 @@ export class FileManifestWriter implements ManifestWriter, ManifestReader {
     if (!SAFE_ID.test(id)) throw new ManifestNotFoundError();
     const cached = this.recent.get(id);
     if (cached) return { ...cached };
-    let text: string;
     try {
-      text = await readFile(path.join(this.dir, `${id}.meta`), 'utf8');
+      return await this.keeper.readManifest(id);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ManifestNotFoundError();
+      if (err instanceof NotFoundError) throw new ManifestNotFoundError();
       throw err;
     }
-    const v = JSON.parse(text) as unknown;
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`the stored manifest of ${id} is not a JSON object`);
-    const m: Manifest = {};
-    for (const [k, val] of Object.entries(v as Record<string, unknown>)) m[k] = typeof val === 'string' ? val : String(val);
-    return m;
   }
 }
 

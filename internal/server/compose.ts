@@ -1,17 +1,15 @@
-import { mkdir, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { selectLocker } from '../locking/select.js';
-import { FileStore } from '../storage/file/filestore.js';
 import { TusCore } from '../tus/core.js';
 import { ExpirationCleaner } from '../tus/expiration.js';
 import { HookChain, type TusHooks } from '../tus/hooks.js';
 import { loadBuildInfo } from '../version/plugin.js';
 import { buildApp } from './app.js';
-import { ConfigCache, LocalFolderLoader } from '../manifest/config.js';
-import { FileManifestWriter, manifestHooks } from '../manifest/hooks.js';
+import { ConfigCache } from '../manifest/config.js';
+import { StoredManifests, manifestHooks } from '../manifest/hooks.js';
 import { ReportPublisher } from '../reports/publisher.js';
 import { buildReportSinks } from '../reports/select.js';
 import { UploadReporter } from '../reports/hooks.js';
@@ -30,6 +28,8 @@ import { ForegroundActivity } from '../fsutil/foreground.js';
 import { ServerMetrics } from '../metrics/metrics.js';
 import { startAuth, type BearerVerifier } from '../auth/verifier.js';
 import { createUi } from '../ui/index.js';
+import { isLocalFiles } from '../storage/store.js';
+import { openStorage } from './storage.js';
 
 export interface Server {
   app: FastifyInstance;
@@ -54,19 +54,16 @@ export interface ComposeOptions {
 
 /** Composes the parts once: store, locker, hooks, protocol core, HTTP app. Used by cmd/main.ts and by tests. */
 export async function composeServer(config: Config, log: Logger, hookProviders: TusHooks[] = [], options: ComposeOptions = {}): Promise<Server> {
-  const root = config.storage.localFolderUploadsTus;
-  await mkdir(root, { recursive: true });
-  const storeDir = path.join(root, config.tus.uploadPrefix);
   // The small files of the request path (a new upload's data and info, `.meta`) are written by a thread of our own:
   // the writes of concurrent requests travel as one batch, instead of three thread-pool hand-offs per file.
   const requestIo = new IoThread({ threads: 1 });
   const writeFiles = requestIo.writeFiles.bind(requestIo);
   const { locker, sharedStorage, health: lockerHealth, heldMark } = await selectLocker(config, log);
-  const store = new FileStore({ root, directory: storeDir, fsync: config.tus.fsync, writeFiles, shared: sharedStorage, heldMark });
-  await store.init();
+  const storage = await openStorage({ config, log, writeFiles, shared: sharedStorage, heldMark });
+  const store = storage.store;
   const hooks = new HookChain(log);
   const build = loadBuildInfo();
-  const configLoader = new LocalFolderLoader(config.manifest.uploadConfigPath);
+  const configLoader = storage.configLoader;
   const configs = new ConfigCache(configLoader);
   await mkdir(config.reports.localReportsFolder, { recursive: true });
   // Report and event lines, and copies to file targets (read, sha256, write), are done by a thread of our own at a
@@ -78,12 +75,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const reportSinks = await buildReportSinks(config, log, backgroundAppend);
   const reports = new ReportPublisher(reportSinks.sinks, log);
   const reporter = new UploadReporter({ publisher: reports, cache: configs, version: reportVersion(build), log });
-  if (config.manifest.validation) {
-    await stat(config.manifest.uploadConfigPath).catch(() =>
-      log.warn({ uploadConfigPath: config.manifest.uploadConfigPath }, 'UPLOAD_CONFIG_PATH does not exist: every manifest will be refused'),
-    );
-  }
-  const manifests = new FileManifestWriter(storeDir, writeFiles, { rememberRecent: !sharedStorage });
+  const manifests = new StoredManifests(store, { rememberRecent: !sharedStorage });
   hooks.add(manifestHooks({ cache: configs, validation: config.manifest.validation, writer: manifests, log, observer: reporter }));
   hooks.add(reporter.hooks());
 
@@ -92,7 +84,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const delivery = await loadDeliveryConfig(config.delivery.configFile);
   for (const warning of delivery.warnings) log.warn({ file: config.delivery.configFile }, warning);
   const targets = await createTargets(delivery.targets, log, background);
-  const source = new UploadSource(store, manifests, storeDir, (file) => background.hash(file));
+  const source = new UploadSource(store, manifests, storage.sourceHealth, isLocalFiles(store) ? (file) => background.hash(file) : undefined);
   const router = new Router(delivery);
   const bus = await buildEventBus(config, log, { appendFile: backgroundAppend, reportsRecorded: () => reports.recorded(), ...options.eventBus });
   const metrics = new ServerMetrics({ manifestLabels: config.manifest.metricsLabelsFromManifest, hooks, reports, deliveryTargets: targets.keys() });
@@ -120,7 +112,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   metrics.exportTus(core.stats);
   // decisions.md order: upload storage, the Redis locker, report and event sinks, subscribers, targets by name, the `upload` source.
   const healthChecks: HealthCheck[] = [
-    { name: store.healthName, check: () => store.health() },
+    storage.storeHealth,
     ...lockerHealth,
     // One entry per link: reports and events naming the same SNS topic share it.
     ...new Set([...reportSinks.health, ...bus.health]),
@@ -146,7 +138,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     async close() {
       await reportSinks.close();
       await closeTargets(targets);
-      await Promise.all([background.close(), requestIo.close(), locker.close?.()]);
+      await Promise.all([background.close(), requestIo.close(), locker.close?.(), storage.close()]);
     },
   };
 }

@@ -40,9 +40,10 @@ export interface Upload {
   getInfo(): Promise<UploadInfo>;
   /**
    * Appends `body` at `offset` and resolves with the number of bytes stored. Every byte handed over by `body`
-   * before it ends is stored, even if the stream ends early.
+   * before it ends is stored, even if the stream ends early. `expectedBytes`, when known (the request's
+   * Content-Length), is how many bytes the body brings if it is not cut short: cloud stores size their parts by it.
    */
-  writeChunk(offset: number, body: Readable): Promise<number>;
+  writeChunk(offset: number, body: Readable, expectedBytes?: number): Promise<number>;
   /** Called once when the last byte arrived (or at creation for empty/final uploads). */
   finish?(): Promise<void>;
   /** Reads the stored bytes (only for finished uploads). */
@@ -88,6 +89,16 @@ export interface InfoUpdater {
   updateInfo(id: string, patch: Partial<UploadInfo>): Promise<void>;
 }
 
+/**
+ * Keeps the final manifest of a finished upload beside it (`<id>.meta`, or the data blob's metadata), for delivery
+ * and /route; it goes when the upload is terminated.
+ */
+export interface ManifestKeeper {
+  writeManifest(id: string, manifest: Record<string, string>): Promise<void>;
+  /** Throws NotFoundError when none is kept. */
+  readManifest(id: string): Promise<Record<string, string>>;
+}
+
 export interface LocalFiles {
   /** Where the upload's bytes are on this machine's file system (copied by path, without streaming them). */
   localPath(id: string): string;
@@ -109,6 +120,14 @@ export class CorruptInfoError extends NotFoundError {
   }
 }
 
+/** The storage backend cannot be reached (down, refusing, timing out): the client gets a 503 and retries. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
 export const isTerminater = (s: unknown): s is Terminater => typeof (s as Terminater).terminate === 'function';
 export const isConcater = (s: unknown): s is Concater => typeof (s as Concater).concat === 'function';
 export const isLengthDeclarer = (s: unknown): s is LengthDeclarer =>
@@ -117,4 +136,6 @@ export const isChunkStager = (s: unknown): s is ChunkStager =>
   typeof (s as ChunkStager).stageChunk === 'function';
 export const isLister = (s: unknown): s is Lister => typeof (s as Lister).list === 'function';
 export const isLocalFiles = (s: unknown): s is LocalFiles => typeof (s as LocalFiles).localPath === 'function';
+export const isManifestKeeper = (s: unknown): s is ManifestKeeper =>
+  typeof (s as ManifestKeeper).writeManifest === 'function' && typeof (s as ManifestKeeper).readManifest === 'function';
 export const isInfoUpdater = (s: unknown): s is InfoUpdater => typeof (s as InfoUpdater).updateInfo === 'function';

@@ -93,7 +93,8 @@ export class BodyReader extends Transform {
 
   private endReading(): void {
     this.detach();
-    if (!this.writableEnded) this.end();
+    // A store that failed may have destroyed this stream already.
+    if (!this.writableEnded && !this.destroyed) this.end();
   }
 
   private detach(): void {

@@ -13,7 +13,7 @@ import { createDigest } from './checksum.js';
 import { errors, TusError } from './errors.js';
 import { HookChain, type HookEvent } from './hooks.js';
 import { origin } from './location.js';
-import type { ChecksumHeader } from './headers.js';
+import { parseUint, single, type ChecksumHeader } from './headers.js';
 import { TusStats } from './stats.js';
 
 export interface TusOptions {
@@ -173,6 +173,9 @@ export class TusCore {
 
     const progress = this.hooks.has('postReceive') ? this.startProgress(req, info, body) : undefined;
     let offset = info.Offset;
+    // What a body that is not cut short brings: cloud stores size their parts by it.
+    const declared = parseUint(single(req.headers['content-length']));
+    const expected = declared === undefined ? undefined : Math.min(declared, limit);
     try {
       if (checksum && isChunkStager(this.store)) {
         const staged = await this.store.stageChunk(upload.id, body);
@@ -185,9 +188,13 @@ export class TusCore {
           offset = await staged.commit();
         }
       } else {
-        const written = await upload.writeChunk(info.Offset, body);
+        const written = await upload.writeChunk(info.Offset, body, expected);
         offset = info.Offset + written;
       }
+    } catch (err) {
+      // The store failed (its backend is down, say): the rest of the body is not read; the client retries from HEAD.
+      body.stop(errors.internal());
+      throw err;
     } finally {
       holder.current = null;
       progress?.stop(offset);

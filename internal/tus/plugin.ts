@@ -5,6 +5,8 @@ import { applyCors } from './cors.js';
 import { answerCutBodiesInTusFormat } from './cut-body.js';
 import { errors, TusError } from './errors.js';
 import { TUS_VERSION, isUnderBasePath, single } from './headers.js';
+import { closeAfterResponse } from './respond.js';
+import { StorageUnavailableError } from '../storage/store.js';
 import { handleDelete } from './handlers/delete.js';
 import { handleGet } from './handlers/get.js';
 import { handleHead } from './handlers/head.js';
@@ -129,7 +131,10 @@ function sendError(core: TusCore, req: FastifyRequest, reply: FastifyReply, err:
   if (err instanceof TusError) tusErr = err;
   // Fastify refuses a syntactically invalid Content-Type before our handler runs: same answer as ours.
   else if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') tusErr = errors.invalidContentType();
-  else {
+  else if (err instanceof StorageUnavailableError) {
+    core.log.error({ err, url: req.url, method: req.method }, 'upload storage unavailable');
+    tusErr = errors.storageUnavailable();
+  } else {
     const status = (err as { statusCode?: number }).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
       tusErr = new TusError(status, 'ERR_BAD_REQUEST', (err as Error).message);
@@ -140,6 +145,8 @@ function sendError(core: TusCore, req: FastifyRequest, reply: FastifyReply, err:
   }
   core.stats.error(tusErr.status, tusErr.code);
   if (tusErr.status >= 500) core.log.warn({ code: tusErr.code, url: req.url, method: req.method }, tusErr.message);
+  // A body left unread (the store failed mid-PATCH) is drained for a moment, then its connection is closed.
+  if (!req.raw.complete) closeAfterResponse(reply);
   reply.removeHeader('Upload-Offset');
   reply.header('Tus-Resumable', TUS_VERSION);
   reply.header('X-Content-Type-Options', 'nosniff');

@@ -8,7 +8,11 @@ const LINGER_MS = 2_000;
  * answer before the client reads it. So, like a web server's lingering close, the rest of the body is drained
  * (discarded) for a short while after the answer is sent; a body that goes on longer has its connection cut.
  */
+const closing = new WeakSet<FastifyReply>();
+
 export function closeAfterResponse(reply: FastifyReply): void {
+  if (closing.has(reply)) return;
+  closing.add(reply);
   const req = reply.request.raw;
   reply.raw.once('finish', () => {
     if (req.complete || req.destroyed) return;

@@ -289,7 +289,7 @@ describe('config: Go integer forms and booleans', () => {
     assert.deepEqual(loadConfig(principal).storage.azure, {
       account: 'acct', tenantId: 't', clientId: 'c', clientSecret: 's', endpoint: 'https://acct.blob.core.windows.net', container: 'u',
     });
-    for (const missing of [{ AZURE_STORAGE_KEY: 'k' }, { AZURE_STORAGE_ACCOUNT: 'a' }, { AZURE_ENDPOINT: 'http://x' }, { ...principal, AZURE_CLIENT_SECRET: '' }]) {
+    for (const missing of <Record<string, string>[]>[{ AZURE_STORAGE_KEY: 'k' }, { AZURE_STORAGE_ACCOUNT: 'a' }, { AZURE_ENDPOINT: 'http://x' }, { ...principal, AZURE_CLIENT_SECRET: '' }]) {
       throwsNaming({ TUS_AZURE_CONTAINER_NAME: 'u', ...missing }, /missing required values for connecting to Azure/);
     }
     throwsNaming({ ...azure, TUS_AZURE_CONTAINER_NAME: '' }, /TUS_AZURE_CONTAINER_NAME: required/);

@@ -14,6 +14,7 @@ import {
   type InfoUpdater,
   type LocalFiles,
   type LengthDeclarer,
+  type ManifestKeeper,
   type Lister,
   type NewUpload,
   type StagedChunk,
@@ -70,7 +71,9 @@ interface CachedState {
  * tusd-compatible file store: `<dir>/<id>` holds the bytes, `<dir>/<id>.info` the JSON state. The offset is the
  * data file's size, so it can never run ahead of what is really stored, whatever happens to the process.
  */
-export class FileStore implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, LocalFiles {
+export class FileStore
+  implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, LocalFiles, ManifestKeeper
+{
   readonly healthName = 'File Storage';
   private readonly dir: string;
   // Alone, this process is the only writer of its store (uploads are locked while written), so the parsed info and
@@ -314,6 +317,22 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
     };
   }
 
+  /** `<id>.meta`: a flat JSON object of strings, written by the request I/O thread. */
+  async writeManifest(id: string, manifest: Record<string, string>): Promise<void> {
+    await this.writeFiles([{ path: this.file(id, '.meta'), data: JSON.stringify(manifest), mode: 0o644 }]);
+  }
+
+  async readManifest(id: string): Promise<Record<string, string>> {
+    let text: string;
+    try {
+      text = await readFile(this.file(id, '.meta'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(id);
+      throw err;
+    }
+    return parseManifest(id, text);
+  }
+
   async list(): Promise<string[]> {
     const names = await readdir(this.dir);
     return names
@@ -329,6 +348,15 @@ export class FileStore implements DataStore, Terminater, Concater, LengthDeclare
     // Each read allocates a buffer of the whole high-water mark, so a small upload gets a small one.
     return createReadStream('', { fd, highWaterMark: Math.max(1024, Math.min(READ_HWM, Offset)) });
   }
+}
+
+/** A stored manifest: a JSON object whose values are strings (anything else is turned into one). */
+export function parseManifest(id: string, text: string): Record<string, string> {
+  const v = JSON.parse(text) as unknown;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`the stored manifest of ${id} is not a JSON object`);
+  const m: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) m[k] = typeof val === 'string' ? val : String(val);
+  return m;
 }
 
 class FileUpload implements Upload {

@@ -1,0 +1,66 @@
+// The upload storage backend, chosen once at start-up (dex-pipeline.md §1.4: Azure > S3 > local disk). The same
+// choice gives the tus data store, the store of finished uploads' manifests (the pre-finish appender), the /health
+// entries of the store and of the `upload` delivery source, and where the sender manifest configs are read from.
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config/config.js';
+import type { FilesWriter } from '../fsutil/fast-fs.js';
+import type { HealthCheck } from '../health/check.js';
+import type { Logger } from '../logging/logger.js';
+import { LocalFolderLoader, type ConfigLoader } from '../manifest/config.js';
+import { FileStore } from '../storage/file/filestore.js';
+import type { DataStore, Lister, ManifestKeeper } from '../storage/store.js';
+
+export interface StorageBackend {
+  store: DataStore & Lister & ManifestKeeper;
+  /** /health entries (dex-pipeline.md §7.2): the upload storage, and the `upload` delivery source. */
+  storeHealth: HealthCheck;
+  sourceHealth: HealthCheck;
+  /** Where sender manifest configs are read from. */
+  configLoader: ConfigLoader;
+  close(): Promise<void>;
+}
+
+export interface StorageOptions {
+  config: Config;
+  log: Logger;
+  /** Writes the small files of the request path (the file store's data, info and `.meta` of new uploads). */
+  writeFiles: FilesWriter;
+  /** Other instances serve the same uploads (the Redis locker): see FileStoreOptions.shared and heldMark. */
+  shared?: boolean;
+  heldMark?: (id: string) => number | undefined;
+}
+
+export async function openStorage(opts: StorageOptions): Promise<StorageBackend> {
+  const { config } = opts;
+  const root = config.storage.localFolderUploadsTus;
+  await mkdir(root, { recursive: true });
+  // Cloud stores keep the bytes on their way to the backend here; the file store keeps the uploads themselves.
+  const localDir = path.join(root, config.tus.uploadPrefix);
+  return openFileStorage(opts, root, localDir);
+}
+
+async function openFileStorage(opts: StorageOptions, root: string, directory: string): Promise<StorageBackend> {
+  const store = new FileStore({ root, directory, fsync: opts.config.tus.fsync, writeFiles: opts.writeFiles, shared: opts.shared, heldMark: opts.heldMark });
+  await store.init();
+  return {
+    store,
+    storeHealth: { name: store.healthName, check: () => store.health() },
+    sourceHealth: { name: 'File Source', check: () => isDirectory(directory) },
+    configLoader: await localConfigLoader(opts),
+    close: async () => undefined,
+  };
+}
+
+async function isDirectory(folder: string): Promise<void> {
+  const s = await stat(folder);
+  if (!s.isDirectory()) throw new Error(`${folder} is not a directory`);
+}
+
+async function localConfigLoader({ config, log }: StorageOptions): Promise<ConfigLoader> {
+  const folder = config.manifest.uploadConfigPath;
+  if (config.manifest.validation) {
+    await stat(folder).catch(() => log.warn({ uploadConfigPath: folder }, 'UPLOAD_CONFIG_PATH does not exist: every manifest will be refused'));
+  }
+  return new LocalFolderLoader(folder);
+}
