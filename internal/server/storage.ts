@@ -3,7 +3,7 @@
 // entries of the store and of the `upload` delivery source, and where the sender manifest configs are read from.
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config } from '../config/config.js';
+import type { Config, S3StorageConfig } from '../config/config.js';
 import type { FilesWriter } from '../fsutil/fast-fs.js';
 import type { HealthCheck } from '../health/check.js';
 import type { Logger } from '../logging/logger.js';
@@ -37,7 +37,44 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBackend>
   await mkdir(root, { recursive: true });
   // Cloud stores keep the bytes on their way to the backend here; the file store keeps the uploads themselves.
   const localDir = path.join(root, config.tus.uploadPrefix);
+  if (config.storage.s3) return openS3Storage(opts, config.storage.s3, localDir);
   return openFileStorage(opts, root, localDir);
+}
+
+/** How long a backend request may idle: a streamed part waits for a slow client up to TUS_NETWORK_TIMEOUT. */
+const idleTimeout = (config: Config) => config.tus.networkTimeoutMs + 10_000;
+
+async function openS3Storage(opts: StorageOptions, cfg: S3StorageConfig, spoolDir: string): Promise<StorageBackend> {
+  // The SDK is loaded only when it is used (it costs memory a local setup should not pay).
+  const [{ s3StoreClients }, { S3Store }, { S3FolderLoader }] = await Promise.all([
+    import('../storage/s3/client.js'),
+    import('../storage/s3/s3store.js'),
+    import('../manifest/cloud-loaders.js'),
+  ]);
+  const { client, streamClient } = s3StoreClients({ region: cfg.region, endpoint: cfg.endpoint }, idleTimeout(opts.config));
+  const store = new S3Store({
+    client,
+    streamClient,
+    bucket: cfg.bucket,
+    prefix: opts.config.tus.uploadPrefix,
+    partSize: cfg.partSize,
+    maxSize: opts.config.tus.maxSize,
+    spoolDir,
+    log: opts.log,
+  });
+  await store.init();
+  opts.log.info({ bucket: cfg.bucket, endpoint: cfg.endpoint, partSize: cfg.partSize }, 'uploads are stored in S3');
+  const manifestConfig = cfg.manifestConfig;
+  return {
+    store,
+    storeHealth: { name: store.healthName, check: () => store.health() },
+    sourceHealth: { name: `S3 source ${cfg.bucket}`, check: () => store.health() },
+    configLoader: manifestConfig ? new S3FolderLoader(client, manifestConfig.bucket, manifestConfig.folder) : await localConfigLoader(opts),
+    close: async () => {
+      client.destroy();
+      streamClient.destroy();
+    },
+  };
 }
 
 async function openFileStorage(opts: StorageOptions, root: string, directory: string): Promise<StorageBackend> {

@@ -18,9 +18,11 @@ export interface Azurite {
   endpoint: string;
   connectionString: string;
   serviceClient(): BlobServiceClient;
+  /** Lets the test process exit while it runs (for an emulator shared by a whole test file; killed at exit). */
+  unref(): void;
   /** Stops the process (the emulator is then down). */
   stop(): Promise<void>;
-  /** Starts it again on the same port (empty: in-memory persistence). */
+  /** Starts it again on the same port (empty unless it keeps its blobs on disk). */
   restart(): Promise<void>;
   /** Stops it and removes its folder. */
   cleanup(): Promise<void>;
@@ -28,11 +30,11 @@ export interface Azurite {
 
 const requireHere = createRequire(import.meta.url);
 
-async function launch(dir: string, port: number): Promise<ChildServer> {
+async function launch(dir: string, port: number, onDisk: boolean): Promise<ChildServer> {
   const main = path.join(path.dirname(requireHere.resolve('azurite/package.json')), 'dist/src/blob/main.js');
   // No --location with --inMemoryPersistence (azurite refuses both); the cwd is a temporary folder for anything it writes.
   const args = [main, '--blobHost', '127.0.0.1', '--blobPort', String(port)];
-  args.push('--inMemoryPersistence', '--silent', '--skipApiVersionCheck', '--loose', '--disableTelemetry');
+  args.push(...(onDisk ? ['--location', dir] : ['--inMemoryPersistence']), '--silent', '--skipApiVersionCheck', '--loose', '--disableTelemetry');
   return spawnChildServer({
     name: 'azurite-blob',
     // As `node main.js <flags>`: azurite parses process.argv from its third element.
@@ -46,11 +48,14 @@ async function launch(dir: string, port: number): Promise<ChildServer> {
   });
 }
 
-export async function startAzurite(): Promise<Azurite> {
+/** `onDisk`: blobs are kept in its temporary folder (large uploads), else in its memory. */
+export async function startAzurite(opts: { onDisk?: boolean } = {}): Promise<Azurite> {
+  const onDisk = opts.onDisk ?? false;
   const dir = await mkdtemp(path.join(tmpdir(), 'azurite-'));
   let child: ChildServer;
+  let unrefd = false;
   try {
-    child = await launch(dir, 0);
+    child = await launch(dir, 0, onDisk);
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -71,10 +76,15 @@ export async function startAzurite(): Promise<Azurite> {
     endpoint,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
     serviceClient,
+    unref() {
+      unrefd = true;
+      child.unref();
+    },
     stop: () => child.stop(),
     async restart() {
       await child.stop();
-      child = await launch(dir, port);
+      child = await launch(dir, port, onDisk);
+      if (unrefd) child.unref();
       await waitFor('azurite to answer after restart', answers);
     },
     async cleanup() {

@@ -9,6 +9,8 @@ export interface ChildServer {
   output(): string;
   /** SIGTERM (SIGKILL after 5 s) and wait for the exit. */
   stop(): Promise<void>;
+  /** Lets the test process exit while the child runs (it is then killed on exit, and by its watchdog). */
+  unref(): void;
 }
 
 export interface ChildServerOptions {
@@ -73,7 +75,11 @@ export async function spawnChildServer(opts: ChildServerOptions): Promise<ChildS
     await stop();
     throw err;
   });
-  return { proc, pid: proc.pid!, port, output: () => out, stop };
+  const unref = () => {
+    proc.unref();
+    for (const s of [proc.stdin, proc.stdout, proc.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+  };
+  return { proc, pid: proc.pid!, port, output: () => out, stop, unref };
 }
 
 /** Polls `probe` until it resolves true, failing after `timeoutMs` (no timing assertions, only a deadline). */

@@ -1,6 +1,7 @@
 // s3rver on 127.0.0.1 for tests (test-infrastructure.md §3), as a child process on a port of its choosing, with
 // its data in a temporary folder. s3rver checks SigV4 signatures with the fixed credentials S3RVER/S3RVER. It has
-// no ListParts / AbortMultipartUpload, which the delivery target does not need (it aborts only as a best effort).
+// no ListParts / AbortMultipartUpload; the S3 upload store needs AbortMultipartUpload (termination of an unfinished
+// upload), so a middleware in front of s3rver's routes adds it, removing the parts s3rver keeps on disk.
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -20,10 +21,14 @@ export interface S3rver {
   endpoint: string;
   /** Where s3rver keeps buckets and objects. */
   directory: string;
+  /** The file of part `partNumber` of a multipart upload not yet completed (or aborted). */
+  partFile(bucket: string, uploadId: string, partNumber: number): string;
   client(): S3Client;
   /** `METHOD /bucket/key?query` of every request served since this start (or restart). */
   requests(): string[];
   createBucket(name: string): Promise<void>;
+  /** Lets the test process exit while it runs (for an emulator shared by a whole test file; killed at exit). */
+  unref(): void;
   /** Stops the process (the server is then down). */
   stop(): Promise<void>;
   /** Starts it again on the same port and folder: buckets and objects are still there. */
@@ -39,6 +44,22 @@ const S3rver = require(process.argv[1]);
 const server = new S3rver({ address: '127.0.0.1', port: Number(process.argv[3]), directory: process.argv[2], silent: true });
 // One line per request (method and URL, no headers), so tests can see which S3 operations a client used.
 server.middleware.unshift((ctx, next) => { console.log(JSON.stringify({ s3req: ctx.method + ' ' + ctx.url })); return next(); });
+// AbortMultipartUpload (DELETE /<bucket>/<key>?uploadId=<id>): s3rver keeps the parts in <dir>/<bucket>/._S3rver_uploads/<id>/.
+server.middleware.splice(1, 0, (ctx, next) => {
+  if (ctx.method !== 'DELETE' || ctx.query.uploadId === undefined) return next();
+  const fs = require('node:fs'), path = require('node:path');
+  const bucket = decodeURIComponent(ctx.path.split('/')[1] || '');
+  const id = String(ctx.query.uploadId);
+  const dir = path.join(process.argv[2], bucket, '._S3rver_uploads', id);
+  if (!/^[0-9a-f]+$/.test(id) || !/^[a-z0-9.-]+$/.test(bucket) || !fs.existsSync(dir)) {
+    ctx.status = 404;
+    ctx.type = 'application/xml';
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
+    return;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  ctx.status = 204;
+});
 server.run().then((addr) => console.log(JSON.stringify({ s3rverPort: addr.port })), (err) => { console.error(err); process.exit(1); });
 process.on('SIGTERM', () => server.close().finally(() => process.exit(0)));
 `;
@@ -59,6 +80,7 @@ async function launch(directory: string, port: number): Promise<ChildServer> {
 export async function startS3rver(): Promise<S3rver> {
   const directory = await mkdtemp(path.join(tmpdir(), 's3rver-'));
   let child: ChildServer;
+  let unrefd = false;
   try {
     child = await launch(directory, 0);
   } catch (err) {
@@ -94,6 +116,7 @@ export async function startS3rver(): Promise<S3rver> {
     },
     endpoint,
     directory,
+    partFile: (bucket, uploadId, partNumber) => path.join(directory, bucket, '._S3rver_uploads', uploadId, String(partNumber)),
     client,
     requests: () => [...child.output().matchAll(/^\{"s3req":(".*")\}$/gm)].map((m) => JSON.parse(m[1]!) as string),
     async createBucket(name: string) {
@@ -104,10 +127,15 @@ export async function startS3rver(): Promise<S3rver> {
         c.destroy();
       }
     },
+    unref() {
+      unrefd = true;
+      child.unref();
+    },
     stop: () => child.stop(),
     async restart() {
       await child.stop();
       child = await launch(directory, port);
+      if (unrefd) child.unref();
       await waitFor('s3rver to answer after restart', answers);
     },
     async cleanup() {

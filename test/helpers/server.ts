@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { modeEnv } from './manifest-mode.js';
+import { BACKEND, setUpBackend, type Backend, type StoreView } from './backend.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const MAIN = path.join(REPO_ROOT, 'dist/cmd/main.js');
@@ -15,8 +16,10 @@ export interface RunningServer {
   port: number;
   /** Working directory of the process (uploads live in `<dir>/uploads`). */
   dir: string;
-  /** `<dir>/uploads/tus-prefix` unless overridden. */
+  /** `<dir>/uploads/tus-prefix` unless overridden (cloud backends keep bytes on their way there). */
   storeDir: string;
+  /** What the upload storage holds, whichever backend it is. */
+  store: StoreView;
   proc: ChildProcess;
   pid: number;
   logs: () => string;
@@ -35,10 +38,19 @@ export interface StartOptions {
   args?: string[];
   /** Options for node itself, before the script (e.g. `--trace-gc`). */
   nodeArgs?: string[];
+  /** Upload storage (default: DEX_TEST_BACKEND, else the file store). */
+  backend?: Backend;
+  /** Entries put into the store before the server starts (StoreView.write names). */
+  seed?: Record<string, string>;
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'dex-test-')));
+  const prefix = opts.env?.TUS_UPLOAD_PREFIX ?? 'tus-prefix';
+  const storeDir = path.join(dir, opts.env?.LOCAL_FOLDER_UPLOADS_TUS ?? 'uploads', prefix);
+  let pid = 0;
+  const backend = await setUpBackend(opts.backend ?? BACKEND, { storeDir, prefix, pid: () => pid, stateFile: path.join(dir, '.test-backend') });
+  for (const [name, data] of Object.entries(opts.seed ?? {})) await backend.view.write(name, data);
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? dir,
@@ -50,9 +62,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     UPLOAD_CONFIG_PATH: path.join(REPO_ROOT, 'upload-configs'),
     // The shipped file targets (./uploads/<name>) resolve inside the server's own folder.
     DEX_DELIVERY_CONFIG_FILE: DELIVER_YML,
+    ...backend.env,
     ...opts.env,
   };
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), MAIN, ...(opts.args ?? [])], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  pid = proc.pid!;
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -89,12 +103,12 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     });
   });
 
-  const storeDir = path.join(dir, opts.env?.LOCAL_FOLDER_UPLOADS_TUS ?? 'uploads', opts.env?.TUS_UPLOAD_PREFIX ?? 'tus-prefix');
   const server: RunningServer = {
     url: `http://127.0.0.1:${port}`,
     port,
     dir,
     storeDir,
+    store: backend.view,
     proc,
     pid: proc.pid!,
     logs: () => out,

@@ -5,8 +5,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
 import { createUpload, head, patch, request, b64, OOS, TR, type Response } from '../helpers/http.js';
@@ -30,26 +28,12 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
-async function fileSize(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return -1;
-    throw err;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return (await fileSize(file)) >= 0;
-}
-
-/** Waits until the stored data file of `id` has exactly `size` bytes. */
+/** Waits until the store holds exactly `size` bytes of `id` (whichever backend: test/helpers/backend.ts). */
 function waitForStored(s: RunningServer, id: string, size: number): Promise<true> {
-  const file = path.join(s.storeDir, id);
-  return waitFor(`${id} to hold ${size} bytes on disk`, async () => ((await fileSize(file)) === size ? true : undefined));
+  return waitFor(`${id} to hold ${size} bytes in the store`, async () => ((await s.store.size(id)) === size ? true : undefined));
 }
 
-const stored = (s: RunningServer, id: string) => readFile(path.join(s.storeDir, id));
+const stored = (s: RunningServer, id: string) => s.store.read(id);
 
 function assertErrorCode(res: Response | RawResponse, status: number, code: string): void {
   const body = Buffer.isBuffer(res.body) ? res.body.toString() : res.body;
@@ -366,7 +350,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assert.equal(p.headers['upload-offset'], '10');
       assert.equal((await stored(s, id)).toString(), 'abcdehello');
       // As in tusd, `.info` keeps the upload's declared state; the offset is what is on disk.
-      const info = JSON.parse(await readFile(path.join(s.storeDir, `${id}.info`), 'utf8')) as { Offset: number; Size: number };
+      const info = await s.store.readInfo(id);
       assert.equal(info.Size, 10);
       const h = await head(url);
       assert.equal(h.headers['upload-offset'], '10');
@@ -376,12 +360,12 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
     it('G2 PATCH of a complete upload at its length with an empty body → 204, nothing written', async () => {
       const data = randomBytes(20);
       const { url, id } = await createUpload(s.url, { length: 20, body: data });
-      const before = await stat(path.join(s.storeDir, id));
+      const before = await s.store.size(id);
       const p = await patch(url, 20, '');
       assert.equal(p.status, 204);
       assert.equal(p.headers['upload-offset'], '20');
       assert.ok((await stored(s, id)).equals(data));
-      assert.equal((await stat(path.join(s.storeDir, id))).size, before.size);
+      assert.equal(await s.store.size(id), before);
     });
 
     it('G3 PATCH of an unknown id or of the base path is refused with Tus-Resumable', async () => {
@@ -399,7 +383,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
     it('G4 PATCH at a wrong offset is 409 and changes nothing', async () => {
       const { url, id } = await createUpload(s.url, { length: 10 });
       assertErrorCode(await patch(url, 10, 'x'), 409, 'ERR_MISMATCHED_OFFSET');
-      assert.equal(await fileSize(path.join(s.storeDir, id)), 0);
+      assert.equal(await s.store.size(id), 0);
       assert.equal((await patch(url, 0, 'abcde')).status, 204);
       for (const wrong of [4, 6, 10]) {
         const p = await patch(url, wrong, 'f');
@@ -434,7 +418,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assertErrorCode(wrong, 415, 'ERR_INVALID_CONTENT_TYPE');
       const missing = await request({ method: 'PATCH', url, headers: { ...TR, 'Upload-Offset': '0' }, body: 'hello' });
       assertErrorCode(missing, 415, 'ERR_INVALID_CONTENT_TYPE');
-      assert.equal(await fileSize(path.join(s.storeDir, id)), 0);
+      assert.equal(await s.store.size(id), 0);
       assert.equal((await head(url)).headers['upload-offset'], '0');
     });
 
@@ -443,7 +427,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assertErrorCode(await patch(url, 0, 'hello', { 'Upload-Offset': '-5' }), 400, 'ERR_INVALID_OFFSET');
       const missing = await request({ method: 'PATCH', url, headers: { ...TR, ...OOS }, body: 'hello' });
       assertErrorCode(missing, 400, 'ERR_INVALID_OFFSET');
-      assert.equal(await fileSize(path.join(s.storeDir, id)), 0);
+      assert.equal(await s.store.size(id), 0);
     });
 
     it('G8 chunked PATCH longer than the remaining length stores exactly the remaining bytes and answers 413', async () => {
@@ -514,7 +498,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       const c4 = await startPatch(s, d2.url, 0, { 'Content-Length': MAX + 1 });
       assertErrorCode(await c4.awaitResponse('413 for Content-Length beyond TUS_MAX_SIZE'), 413, 'ERR_MAX_SIZE_EXCEEDED');
       c4.destroy();
-      assert.equal(await fileSize(path.join(s.storeDir, d2.id)), 0);
+      assert.equal(await s.store.size(d2.id), 0);
     });
 
     it('G11 a successful PATCH is 204 with Upload-Offset, no body and no Content-Length', async () => {
@@ -631,7 +615,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       c.socket.resetAndDestroy(); // RST
       await c.awaitClosed('reset');
       const h = await head(url);
-      const onDisk = await fileSize(path.join(s.storeDir, id));
+      const onDisk = await s.store.size(id);
       assert.ok(onDisk > 0);
       assert.equal(h.headers['upload-offset'], String(onDisk));
       assert.equal(onDisk, half);
@@ -658,8 +642,8 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assert.equal(d.status, 204);
       assert.equal(d.body, '');
       assert.equal(d.headers['tus-resumable'], '1.0.0');
-      assert.equal(await exists(path.join(s.storeDir, id)), false);
-      assert.equal(await exists(path.join(s.storeDir, `${id}.info`)), false);
+      assert.equal(await s.store.exists(id), false);
+      assert.equal(await s.store.exists(`${id}.info`), false);
       assert.equal((await head(url)).status, 404);
       assertErrorCode(await patch(url, 5, 'world'), 404, 'ERR_UPLOAD_NOT_FOUND');
       assertErrorCode(await request({ method: 'DELETE', url, headers: TR }), 404, 'ERR_UPLOAD_NOT_FOUND');
@@ -696,7 +680,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       const d = await request({ method: 'DELETE', url, headers: TR });
       assert.equal(d.status, 204);
       assert.equal((await head(url)).status, 404);
-      assert.equal(await exists(path.join(s.storeDir, id)), false);
+      assert.equal(await s.store.exists(id), false);
     });
 
     it('H6 DELETE takes the lock: an in-flight PATCH is pre-empted and the upload is removed', async () => {
@@ -710,12 +694,12 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assertErrorCode(r, 400, 'ERR_UPLOAD_INTERRUPTED');
       c.destroy();
       assert.equal((await head(url)).status, 404);
-      assert.equal(await exists(path.join(s.storeDir, id)), false);
-      assert.equal(await exists(path.join(s.storeDir, `${id}.info`)), false);
+      assert.equal(await s.store.exists(id), false);
+      assert.equal(await s.store.exists(`${id}.info`), false);
     });
 
     // ---------------------------------------------------------------- checksum extension
-    const stagedLeft = async (id: string) => (await readdir(s.storeDir)).filter((n) => n.startsWith(`${id}.chunk-`));
+    const stagedLeft = (id: string) => s.store.staged(id);
 
     it('checksum: OPTIONS announces the extension and sha1,md5,sha256,sha512,crc32', async () => {
       const o = await request({ method: 'OPTIONS', url: `${s.url}/files/` });
@@ -768,7 +752,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
         const p = await patch(url, 0, 'hello', { 'Upload-Checksum': header });
         assertErrorCode(p, 400, 'ERR_UNSUPPORTED_CHECKSUM_ALGORITHM');
       }
-      assert.equal(await fileSize(path.join(s.storeDir, id)), 0);
+      assert.equal(await s.store.size(id), 0);
       assert.equal((await head(url)).headers['upload-offset'], '0');
     });
 
@@ -822,7 +806,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
         const p = await patch(url, 0, data, { 'Upload-Checksum': header });
         assertErrorCode(p, 400, 'ERR_INVALID_CHECKSUM_HEADER');
       }
-      assert.equal(await fileSize(path.join(s.storeDir, id)), 0);
+      assert.equal(await s.store.size(id), 0);
       assert.equal((await head(url)).headers['upload-offset'], '0');
     });
 
@@ -834,8 +818,7 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       await c.write(data.subarray(0, 50));
       // The bytes reached the server (they are staged beside the upload) before the connection is cut.
       await waitFor('staged chunk of 50 bytes', async () => {
-        for (const n of await stagedLeft(id)) if ((await fileSize(path.join(s.storeDir, n))) === 50) return true;
-        return undefined;
+        return (await stagedLeft(id)).includes(50) ? true : undefined;
       });
       c.destroy();
       await waitFor('staged chunk to be discarded', async () => ((await stagedLeft(id)).length === 0 ? true : undefined));
@@ -887,8 +870,8 @@ describe('tus conformance F (HEAD), G (PATCH), H (DELETE) and checksum', () => {
       assert.ok(results.some((r) => r.res.status === 410), 'an expired upload answered 410 before the clean-up');
       for (const { id } of results) {
         await waitFor(`${id} to be cleaned up`, async () => ((await head(`${s.url}/files/${id}`)).status === 404 ? true : undefined));
-        assert.equal(await exists(path.join(s.storeDir, id)), false);
-        assert.equal(await exists(path.join(s.storeDir, `${id}.info`)), false);
+        assert.equal(await s.store.exists(id), false);
+        assert.equal(await s.store.exists(`${id}.info`), false);
       }
     });
 
