@@ -111,6 +111,8 @@ export class SpoolStager {
   constructor(
     private readonly dir: string,
     private readonly open: (id: string) => Promise<Upload>,
+    /** Told once a staged chunk was appended (through an Upload object of its own). */
+    private readonly changed: (id: string) => void,
   ) {}
 
   async stageChunk(id: string, body: Readable): Promise<StagedChunk> {
@@ -131,6 +133,7 @@ export class SpoolStager {
           const upload = await this.open(id);
           const { Offset } = await upload.getInfo();
           const written = await upload.writeChunk(Offset, createReadStream(file, { highWaterMark: 64 * 1024 }), bytes);
+          this.changed(id);
           return Offset + written;
         } finally {
           await rm(file, { force: true });

@@ -238,8 +238,8 @@ abstract class CloudView implements StoreView {
   protected abstract object(key: string): Promise<Buffer | undefined>;
   protected abstract objectSize(key: string): Promise<number>;
   protected abstract put(key: string, data: Buffer): Promise<void>;
-  /** The bytes of an unfinished upload kept in the backend. */
-  protected abstract unfinished(info: CloudInfo): Promise<Buffer>;
+  /** The bytes the backend keeps of an upload (`whole`: its object or blob, if there is one). */
+  protected abstract uploaded(info: CloudInfo, whole: Buffer | undefined): Promise<Buffer>;
   /** The proxy path of a request reading the upload's bytes. */
   protected abstract readPath(id: string): string;
   protected abstract ownRequest(url: string): boolean;
@@ -283,9 +283,8 @@ abstract class CloudView implements StoreView {
       if (whole === undefined) throw Object.assign(new Error(`no ${name} in the store`), { code: 'ENOENT' });
       return whole;
     }
-    // A complete upload is its object (blob); before that, what the backend keeps of it.
-    const info = whole === undefined ? await this.info(name) : undefined;
-    const stored = whole ?? (info ? await this.unfinished(info) : undefined);
+    const info = await this.info(name);
+    const stored = info ? await this.uploaded(info, whole) : whole;
     if (stored === undefined) throw Object.assign(new Error(`no upload ${name} in the store`), { code: 'ENOENT' });
     return Buffer.concat([stored, ...(await spooled(this.storeDir, name))]);
   }
@@ -368,8 +367,12 @@ class S3View extends CloudView {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data }));
   }
 
-  /** The parts the `.info` lists, read from s3rver's own files (S3 cannot list them), then the incomplete part. */
-  protected async unfinished(info: CloudInfo): Promise<Buffer> {
+  /**
+   * A completed upload is its object. Before that, the parts its `.info` lists, read from s3rver's own files (S3
+   * cannot list them), then the incomplete part (s3rver may leave an object of a PUT that was cut off: not ours).
+   */
+  protected async uploaded(info: CloudInfo, whole: Buffer | undefined): Promise<Buffer> {
+    if ((info as { Completed?: boolean }).Completed) return whole ?? Buffer.alloc(0);
     const uploadId = info.Storage?.['MultipartUpload'];
     const parts = uploadId ? await Promise.all((info.Parts ?? []).map((p) => readFile(this.s3rver.partFile(this.bucket, uploadId, p.PartNumber)))) : [];
     const pending = info.IncompletePartSize ?? 0;
@@ -433,9 +436,9 @@ class AzureView extends CloudView {
     await this.container.getBlockBlobClient(key).uploadData(data);
   }
 
-  /** An unfinished Azure upload is its blob's committed blocks: nothing before the first commit. */
-  protected async unfinished(info: CloudInfo): Promise<Buffer> {
-    return (await this.object(this.key(info.ID))) ?? Buffer.alloc(0);
+  /** An Azure upload is its blob's committed blocks: nothing before the first commit. */
+  protected async uploaded(_info: CloudInfo, whole: Buffer | undefined): Promise<Buffer> {
+    return whole ?? Buffer.alloc(0);
   }
 
   protected readPath(id: string): string {

@@ -2,6 +2,10 @@
 // its data in a temporary folder. s3rver checks SigV4 signatures with the fixed credentials S3RVER/S3RVER. It has
 // no ListParts / AbortMultipartUpload; the S3 upload store needs AbortMultipartUpload (termination of an unfinished
 // upload), so a middleware in front of s3rver's routes adds it, removing the parts s3rver keeps on disk.
+// s3rver also answers a PUT (object or part) before the bytes are in the file, leaves a PUT cut off half way as an
+// object, and reads an object's size and bytes from its path at two different moments: unlike S3, a read during or
+// right after a write may see a torn object. Its store is made to write to a temporary file renamed into place once
+// complete, and to read size and bytes from one open file, as S3 behaves (a write is whole and visible when answered).
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -41,6 +45,69 @@ const requireHere = createRequire(import.meta.url);
 // The child resolves s3rver from here, runs it and prints the bound address as one JSON line.
 const RUNNER = `
 const S3rver = require(process.argv[1]);
+{
+  const fs = require('node:fs'), path = require('node:path'), crypto = require('node:crypto'), { Transform } = require('node:stream');
+  const { pipeline } = require('node:stream/promises');
+  const FilesystemStore = require(path.join(path.dirname(process.argv[1]), 'stores', 'filesystem.js'));
+  // Writes whole files only: a temporary file renamed into place once every byte is flushed.
+  const writeWhole = async (file, content) => {
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    const tmp = file + '.' + crypto.randomBytes(6).toString('hex') + '.tmp';
+    const md5 = crypto.createHash('md5');
+    let size = 0;
+    const count = new Transform({ transform(c, e, cb) { md5.update(c); size += c.length; cb(null, c); } });
+    try {
+      if (Buffer.isBuffer(content)) await pipeline([content], count, fs.createWriteStream(tmp));
+      else await pipeline(content, count, fs.createWriteStream(tmp));
+      await fs.promises.rename(tmp, file);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+    return { size, md5: md5.digest('hex') };
+  };
+  FilesystemStore.prototype.putObject = async function (object) {
+    const r = await writeWhole(this.getResourcePath(object.bucket, object.key, 'object'), object.content);
+    await this.putMetadata(object.bucket, object.key, object.metadata, r.md5);
+    return r;
+  };
+  const S3Object = require(path.join(path.dirname(process.argv[1]), 'models', 'object.js'));
+  FilesystemStore.prototype.getObject = async function (bucket, key, options) {
+    let fd;
+    try {
+      fd = await fs.promises.open(this.getResourcePath(bucket, key, 'object'), 'r');
+    } catch (err) {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    }
+    try {
+      const st = await fd.stat();
+      const stored = await this.getMetadata(bucket, key).catch(() => ({ etag: '""' }));
+      const metadata = { ...stored, 'content-length': st.size, 'last-modified': st.mtime.toUTCString() };
+      const lastByte = Math.max(0, st.size - 1);
+      const ranged = options && (options.start !== undefined || options.end);
+      const range = { start: (options && options.start) || 0, end: Math.min((options && options.end) || Infinity, lastByte) };
+      if (range.start < 0 || range.end < range.start) {
+        await fd.close();
+        const object = new S3Object(bucket, key, null, metadata);
+        if (ranged) object.range = range;
+        return object;
+      }
+      const object = new S3Object(bucket, key, fd.createReadStream({ start: range.start, end: range.end }), metadata);
+      if (ranged) object.range = range;
+      return object;
+    } catch (err) {
+      await fd.close();
+      throw err;
+    }
+  };
+  FilesystemStore.prototype.putPart = async function (bucket, uploadId, partNumber, content) {
+    const file = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+    const r = await writeWhole(file, content);
+    await fs.promises.writeFile(file + '.md5', r.md5);
+    return r;
+  };
+}
 const server = new S3rver({ address: '127.0.0.1', port: Number(process.argv[3]), directory: process.argv[2], silent: true });
 // One line per request (method and URL, no headers), so tests can see which S3 operations a client used.
 server.middleware.unshift((ctx, next) => { console.log(JSON.stringify({ s3req: ctx.method + ' ' + ctx.url })); return next(); });

@@ -1,6 +1,6 @@
 // Starts the real server (`node dist/cmd/main.js`) on a free loopback port in its own temporary folder.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     },
     async cleanup() {
       await server.kill9();
+      // For debugging a failed run: every server's output, kept in DEX_TEST_LOG_DIR.
+      const keep = process.env['DEX_TEST_LOG_DIR'];
+      if (keep) await writeFile(path.join(keep, `server-${pid}.log`), out).catch(() => undefined);
       if (!opts.dir) await rm(dir, { recursive: true, force: true });
     },
   };

@@ -106,7 +106,7 @@ export class S3Store
     this.client = opts.client;
     this.healthName = `Tus storage S3 Bucket ${opts.bucket}`;
     this.log = opts.log.child({ store: 's3', bucket: opts.bucket });
-    this.stager = new SpoolStager(opts.spoolDir, (id) => this.get(id));
+    this.stager = new SpoolStager(opts.spoolDir, (id) => this.get(id), (id) => this.generations.bump(id));
   }
 
   async init(): Promise<void> {
