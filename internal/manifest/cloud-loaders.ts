@@ -3,6 +3,7 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ContainerClient } from '@azure/storage-blob';
 import { checkConfigKey, type ConfigLoader } from './config.js';
+import { readText } from '../storage/cloud.js';
 
 /** `<bucket>/<folder>/<key>` (DEX_S3_MANIFEST_CONFIG_FOLDER_NAME, DEX_MANIFEST_CONFIG_BUCKET_NAME). */
 export class S3FolderLoader implements ConfigLoader {
@@ -32,7 +33,7 @@ export class AzureContainerLoader implements ConfigLoader {
   async load(key: string): Promise<string | undefined> {
     checkConfigKey(key);
     try {
-      return (await this.container.getBlobClient(key).downloadToBuffer()).toString('utf8');
+      return await readText((await this.container.getBlobClient(key).download()).readableStreamBody);
     } catch (err) {
       const e = err as { statusCode?: number; code?: string };
       if (e.statusCode === 404 || e.code === 'BlobNotFound' || e.code === 'ContainerNotFound') return undefined;

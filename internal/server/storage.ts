@@ -3,7 +3,7 @@
 // entries of the store and of the `upload` delivery source, and where the sender manifest configs are read from.
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config, S3StorageConfig } from '../config/config.js';
+import type { AzureStorageConfig, Config, S3StorageConfig } from '../config/config.js';
 import type { FilesWriter } from '../fsutil/fast-fs.js';
 import type { HealthCheck } from '../health/check.js';
 import type { Logger } from '../logging/logger.js';
@@ -37,6 +37,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBackend>
   await mkdir(root, { recursive: true });
   // Cloud stores keep the bytes on their way to the backend here; the file store keeps the uploads themselves.
   const localDir = path.join(root, config.tus.uploadPrefix);
+  if (config.storage.azure) return openAzureStorage(opts, config.storage.azure, localDir);
   if (config.storage.s3) return openS3Storage(opts, config.storage.s3, localDir);
   return openFileStorage(opts, root, localDir);
 }
@@ -74,6 +75,34 @@ async function openS3Storage(opts: StorageOptions, cfg: S3StorageConfig, spoolDi
       client.destroy();
       streamClient.destroy();
     },
+  };
+}
+
+async function openAzureStorage(opts: StorageOptions, cfg: AzureStorageConfig, spoolDir: string): Promise<StorageBackend> {
+  const [{ azureBlobService }, { AzureStore }, { AzureContainerLoader }] = await Promise.all([
+    import('../storage/azure/client.js'),
+    import('../storage/azure/azurestore.js'),
+    import('../manifest/cloud-loaders.js'),
+  ]);
+  const connection = { endpoint: cfg.endpoint, account: cfg.account, key: cfg.key, tenantId: cfg.tenantId, clientId: cfg.clientId, clientSecret: cfg.clientSecret };
+  const service = azureBlobService(connection);
+  const store = new AzureStore({
+    service,
+    streamService: azureBlobService(connection, 1),
+    container: cfg.container,
+    prefix: opts.config.tus.uploadPrefix,
+    maxSize: opts.config.tus.maxSize,
+    spoolDir,
+    log: opts.log,
+  });
+  await store.init();
+  opts.log.info({ account: cfg.account, endpoint: cfg.endpoint, container: cfg.container }, 'uploads are stored in Azure Blob storage');
+  return {
+    store,
+    storeHealth: { name: store.healthName, check: () => store.health() },
+    sourceHealth: { name: 'Azure source', check: () => store.sourceHealth() },
+    configLoader: cfg.manifestConfigContainer ? new AzureContainerLoader(service.getContainerClient(cfg.manifestConfigContainer)) : await localConfigLoader(opts),
+    close: async () => undefined,
   };
 }
 

@@ -83,6 +83,25 @@ export class Generations {
   }
 }
 
+/**
+ * One at a time per upload: a sha256 kept in the background (read, change, write the info) and a termination of the
+ * same upload must not interleave, or the info would come back after the upload was removed.
+ */
+export class PerUpload {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.tails.set(id, tail);
+    void tail.then(() => {
+      if (this.tails.get(id) === tail) this.tails.delete(id);
+    });
+    return next;
+  }
+}
+
 /** Network-level failures: the backend was not reached, or did not answer in time. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
@@ -150,4 +169,11 @@ export async function* concatenated(opens: Array<() => Promise<Readable>>): Asyn
     const body = await open();
     for await (const chunk of body) yield chunk as Buffer;
   }
+}
+
+/** A downloaded body as text. */
+export async function readText(body: NodeJS.ReadableStream | undefined): Promise<string> {
+  const chunks: Buffer[] = [];
+  if (body) for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -416,7 +416,11 @@ class AzureView extends CloudView {
 
   protected async object(key: string): Promise<Buffer | undefined> {
     try {
-      return await this.container.getBlobClient(key).downloadToBuffer();
+      // One GET (downloadToBuffer reads size and bytes in two requests: torn if the blob is replaced in between).
+      const chunks: Buffer[] = [];
+      const body = (await this.container.getBlobClient(key).download()).readableStreamBody;
+      if (body) for await (const c of body) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
       throw err;

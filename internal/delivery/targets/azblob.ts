@@ -1,9 +1,9 @@
 // Delivery to an Azure blob container (dex-pipeline.md §4.1/§4.3): a streamed block-blob upload with the manifest
 // as blob metadata; the blob's size is checked with getProperties afterwards. The container is created on first
 // use when missing.
-import { ClientSecretCredential } from '@azure/identity';
 import type { TargetConfig } from '../config.js';
-import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
+import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { azureBlobService } from '../../storage/azure/client.js';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../logging/logger.js';
 import { errorText, safeEndpoint } from './errors.js';
@@ -22,7 +22,6 @@ const CONTAINER_SETUP_TIMEOUT_MS = 10_000;
 /** The deliver.yml fields of a `az-blob` target, as parsed by internal/delivery/config.ts (without `type`). */
 export type AzBlobTargetConfig = Omit<Extract<TargetConfig, { type: 'az-blob' }>, 'type'>;
 
-/** The account endpoint and credential (dex-pipeline.md §1.4): shared key first, else a service principal. */
 /** The target's settings cannot make a client (the /health text of dex-pipeline.md §7.2). */
 export class AzureNotConfiguredError extends Error {
   constructor(name: string, cause: unknown) {
@@ -34,17 +33,15 @@ export class AzureNotConfiguredError extends Error {
 export function azureServiceClient(cfg: AzBlobTargetConfig): BlobServiceClient {
   const endpoint = cfg.endpoint ? cfg.endpoint.replace(/\/+$/, '') : cfg.storage_account ? `https://${cfg.storage_account}.blob.core.windows.net` : '';
   if (!endpoint) throw new Error('no endpoint and no storage_account');
-  // The SDK's default (4 tries, 4 s doubling) waits about half a minute on a dead endpoint; the delivery worker
-  // retries a failed delivery itself, so fail sooner.
-  const options = { retryOptions: { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 4000 } };
-  if (cfg.storage_key) {
-    if (!cfg.storage_account) throw new Error('storage_key given without storage_account');
-    return new BlobServiceClient(endpoint, new StorageSharedKeyCredential(cfg.storage_account, cfg.storage_key), options);
-  }
-  if (cfg.tenant_id && cfg.client_id && cfg.client_secret) {
-    return new BlobServiceClient(endpoint, new ClientSecretCredential(cfg.tenant_id, cfg.client_id, cfg.client_secret), options);
-  }
-  throw new Error('neither storage_key nor tenant_id + client_id + client_secret given');
+  // Shared key first, else a service principal; the delivery worker retries a failed delivery itself.
+  return azureBlobService({
+    endpoint,
+    account: cfg.storage_account,
+    key: cfg.storage_key,
+    tenantId: cfg.tenant_id,
+    clientId: cfg.client_id,
+    clientSecret: cfg.client_secret,
+  });
 }
 
 export class AzBlobTarget implements DeliveryTarget {

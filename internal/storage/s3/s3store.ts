@@ -30,7 +30,7 @@ import {
 import { errorText } from '../../delivery/targets/errors.js';
 import type { Logger } from '../../logging/logger.js';
 import { parseManifest } from '../file/filestore.js';
-import { concatenated, Generations, idsFromNames, newInfo, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
+import { concatenated, Generations, PerUpload, idsFromNames, newInfo, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
 import { removeSpoolLeftovers, writePieces, type PieceSink } from '../pieces.js';
 import {
   NotFoundError,
@@ -100,6 +100,7 @@ export class S3Store
   private readonly stager: SpoolStager;
   private readonly log: Logger;
   readonly generations = new Generations();
+  private readonly serial = new PerUpload();
 
   constructor(private readonly opts: S3StoreOptions) {
     this.bucket = opts.bucket;
@@ -315,7 +316,11 @@ export class S3Store
     this.generations.bump(id);
   }
 
-  async updateInfo(id: string, patch: Partial<UploadInfo>): Promise<void> {
+  updateInfo(id: string, patch: Partial<UploadInfo>): Promise<void> {
+    return this.serial.run(id, () => this.mergeInfo(id, patch));
+  }
+
+  private async mergeInfo(id: string, patch: Partial<UploadInfo>): Promise<void> {
     const st = await this.load(id);
     await this.save({ ...st, ...patch, ID: id });
     this.generations.bump(id);
@@ -342,7 +347,11 @@ export class S3Store
     );
   }
 
-  async terminate(id: string): Promise<void> {
+  terminate(id: string): Promise<void> {
+    return this.serial.run(id, () => this.remove(id));
+  }
+
+  private async remove(id: string): Promise<void> {
     const st = await this.load(id).catch((err: unknown) => {
       if (err instanceof NotFoundError) return undefined;
       throw err;
