@@ -25,13 +25,19 @@ const run = (list, env) =>
     env: { ...process.env, ...env },
   }).status ?? 1;
 
-// Every suite once (protocol suites as a plain tus server), then the protocol suites again with manifest validation
-// on: each creation then carries a valid manifest (test/helpers/manifest-mode.ts).
-const plain = run(selected, { DEX_TEST_MANIFEST_MODE: 'off' });
+// Every suite once (protocol suites as a plain tus server, on the file store), then the protocol suites again with
+// manifest validation on: each creation then carries a valid manifest (test/helpers/manifest-mode.ts). Then the
+// conformance and tus-js-client suites once more on each cloud store (S3 on s3rver, Azure Blob on Azurite;
+// test/helpers/backend.ts), with validation on, so that finished uploads' manifests and deliveries go through them too.
+const statuses = [run(selected, { DEX_TEST_MANIFEST_MODE: 'off' })];
 const protocol = selected.filter((f) => /[\\/]tus[\\/]/.test(f) && !/memory|validation-on/.test(f));
-let withValidation = 0;
 if (protocol.length > 0) {
   console.log(`\n=== protocol suites again with manifest validation on (${protocol.length} files) ===\n`);
-  withValidation = run(protocol, { DEX_TEST_MANIFEST_MODE: 'on' });
+  statuses.push(run(protocol, { DEX_TEST_MANIFEST_MODE: 'on' }));
 }
-process.exit(plain !== 0 ? plain : withValidation);
+const perBackend = selected.filter((f) => /[\\/]tus[\\/](conformance-|interop)/.test(f));
+for (const backend of perBackend.length > 0 ? ['s3', 'azure'] : []) {
+  console.log(`\n=== conformance and interop suites on the ${backend} store (${perBackend.length} files) ===\n`);
+  statuses.push(run(perBackend, { DEX_TEST_MANIFEST_MODE: 'on', DEX_TEST_BACKEND: backend }));
+}
+process.exit(statuses.find((s) => s !== 0) ?? 0);

@@ -2,8 +2,8 @@
 // protocol suites once per backend), and a view of what that storage holds, so that the same tests check the bytes,
 // info and files of an upload whatever keeps them. Cloud backends run against one emulator per test file (s3rver or
 // Azurite, behind a fault-injecting proxy), with a bucket or container of its own for each server.
-import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { ContainerClient } from '@azure/storage-blob';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -42,6 +42,12 @@ export interface StoreView {
   openReads(id: string): Promise<number>;
   /** Makes every operation of the storage fail until the returned function is called. */
   break(): Promise<() => Promise<void>>;
+  /** Bytes of the upload the backend itself holds (without those on local disk on their way to it). */
+  persisted(id: string): Promise<number>;
+  /** The proxy between the server and a cloud backend (fault injection), undefined for the file store. */
+  readonly proxy?: FaultProxy;
+  /** The bucket or container of a cloud backend. */
+  readonly location?: string;
 }
 
 export interface BackendSetup {
@@ -94,7 +100,7 @@ export async function setUpBackend(backend: Backend, opts: { storeDir: string; p
 let s3Shared: Promise<{ s3rver: S3rver; proxy: FaultProxy }> | undefined;
 let azuriteShared: Promise<{ azurite: Azurite; proxy: FaultProxy }> | undefined;
 
-function sharedS3() {
+export function sharedS3(): Promise<{ s3rver: S3rver; proxy: FaultProxy }> {
   s3Shared ??= (async () => {
     const s3rver = await startS3rver();
     s3rver.unref();
@@ -105,7 +111,7 @@ function sharedS3() {
   return s3Shared;
 }
 
-function sharedAzurite() {
+export function sharedAzurite(): Promise<{ azurite: Azurite; proxy: FaultProxy }> {
   azuriteShared ??= (async () => {
     const azurite = await startAzurite();
     azurite.unref();
@@ -195,6 +201,10 @@ class FileView implements StoreView {
     return n;
   }
 
+  persisted(id: string): Promise<number> {
+    return this.size(id);
+  }
+
   async break(): Promise<() => Promise<void>> {
     // The store's folder replaced by a file: creating anything in it fails.
     const parked = `${this.dir}.parked`;
@@ -220,8 +230,9 @@ interface CloudInfo {
 
 abstract class CloudView implements StoreView {
   abstract readonly backend: Backend;
+  abstract readonly location: string;
   constructor(
-    protected readonly proxy: FaultProxy,
+    readonly proxy: FaultProxy,
     protected readonly prefix: string,
     protected readonly storeDir: string,
   ) {}
@@ -289,6 +300,12 @@ abstract class CloudView implements StoreView {
     return Buffer.concat([stored, ...(await spooled(this.storeDir, name))]);
   }
 
+  async persisted(id: string): Promise<number> {
+    const info = await this.info(id);
+    if (!info) return -1;
+    return (await this.uploaded(info, await this.object(this.key(id)))).length;
+  }
+
   async readInfo(id: string) {
     const info = await this.info(id);
     if (!info) throw Object.assign(new Error(`no ${id}.info in the store`), { code: 'ENOENT' });
@@ -325,7 +342,7 @@ class S3View extends CloudView {
     private readonly s3rver: S3rver,
     private readonly client: S3Client,
     proxy: FaultProxy,
-    private readonly bucket: string,
+    readonly location: string,
     prefix: string,
     storeDir: string,
   ) {
@@ -337,7 +354,7 @@ class S3View extends CloudView {
     const out: string[] = [];
     let token: string | undefined;
     do {
-      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: start, ContinuationToken: token }));
+      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.location, Prefix: start, ContinuationToken: token }));
       for (const o of res.Contents ?? []) if (o.Key) out.push(o.Key.slice(start.length));
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
@@ -346,7 +363,7 @@ class S3View extends CloudView {
 
   protected async object(key: string): Promise<Buffer | undefined> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.location, Key: key }));
       return Buffer.from(await res.Body!.transformToByteArray());
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -356,7 +373,7 @@ class S3View extends CloudView {
 
   protected async objectSize(key: string): Promise<number> {
     try {
-      return (await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }))).ContentLength ?? 0;
+      return (await this.client.send(new HeadObjectCommand({ Bucket: this.location, Key: key }))).ContentLength ?? 0;
     } catch (err) {
       if (isMissing(err)) return -1;
       throw err;
@@ -364,7 +381,7 @@ class S3View extends CloudView {
   }
 
   protected async put(key: string, data: Buffer): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data }));
+    await this.client.send(new PutObjectCommand({ Bucket: this.location, Key: key, Body: data }));
   }
 
   /**
@@ -374,25 +391,20 @@ class S3View extends CloudView {
   protected async uploaded(info: CloudInfo, whole: Buffer | undefined): Promise<Buffer> {
     if ((info as { Completed?: boolean }).Completed) return whole ?? Buffer.alloc(0);
     const uploadId = info.Storage?.['MultipartUpload'];
-    const parts = uploadId ? await Promise.all((info.Parts ?? []).map((p) => readFile(this.s3rver.partFile(this.bucket, uploadId, p.PartNumber)))) : [];
+    const parts = uploadId ? await Promise.all((info.Parts ?? []).map((p) => readFile(this.s3rver.partFile(this.location, uploadId, p.PartNumber)))) : [];
     const pending = info.IncompletePartSize ?? 0;
     const aside = pending > 0 ? ((await this.object(this.key(`${info.ID}.part`))) ?? Buffer.alloc(0)).subarray(0, pending) : Buffer.alloc(0);
     return Buffer.concat([...parts, aside]);
   }
 
   protected readPath(id: string): string {
-    return `/${this.bucket}/${this.key(id)}`;
+    return `/${this.location}/${this.key(id)}`;
   }
 
   protected ownRequest(url: string): boolean {
-    return url.startsWith(`/${this.bucket}/`) || url.startsWith(`/${this.bucket}?`) || url === `/${this.bucket}`;
+    return url.startsWith(`/${this.location}/`) || url.startsWith(`/${this.location}?`) || url === `/${this.location}`;
   }
 
-  /** Removes every object of the bucket (not the bucket). */
-  async clear(): Promise<void> {
-    const keys = await this.objects();
-    if (keys.length) await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((k) => ({ Key: this.key(k) })) } }));
-  }
 }
 
 class AzureView extends CloudView {
@@ -400,7 +412,7 @@ class AzureView extends CloudView {
   constructor(
     private readonly container: ContainerClient,
     proxy: FaultProxy,
-    private readonly name: string,
+    readonly location: string,
     prefix: string,
     storeDir: string,
   ) {
@@ -446,12 +458,10 @@ class AzureView extends CloudView {
   }
 
   protected readPath(id: string): string {
-    return `/${AZURITE_ACCOUNT}/${this.name}/${this.key(id)}`;
+    return `/${AZURITE_ACCOUNT}/${this.location}/${this.key(id)}`;
   }
 
   protected ownRequest(url: string): boolean {
-    return url.startsWith(`/${AZURITE_ACCOUNT}/${this.name}`);
+    return url.startsWith(`/${AZURITE_ACCOUNT}/${this.location}`);
   }
 }
-
-export type { BlobServiceClient };
