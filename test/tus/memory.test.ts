@@ -1,49 +1,19 @@
 // The server streams: a 1 GiB PATCH does not grow its resident memory by more than a small, fixed amount.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { createUpload, head, b64, streamPatch } from '../helpers/http.js';
+import { generatedBody, memoryOf } from '../helpers/large.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const PIECE = MiB;
 
-/** Resident set size of a process in bytes, from /proc/<pid>/status (VmRSS). */
-function rss(pid: number): number {
-  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  assert.ok(m, 'VmRSS is readable');
-  return Number(m[1]) * 1024;
-}
-
-/**
- * 1 GiB generated on the fly from one small random buffer: each 1 MiB piece is the buffer with its index stamped
- * in front (so a lost, repeated or reordered piece changes the digest). The digest is computed as it goes.
- */
-function generatedBody(total: number, hash: ReturnType<typeof createHash>): Readable {
-  const base = randomBytes(PIECE);
-  let sent = 0;
-  let index = 0n;
-  return new Readable({
-    highWaterMark: PIECE,
-    read() {
-      if (sent >= total) {
-        this.push(null);
-        return;
-      }
-      const piece = Buffer.from(base.subarray(0, Math.min(PIECE, total - sent)));
-      if (piece.length >= 8) piece.writeBigUInt64BE(index++, 0);
-      sent += piece.length;
-      hash.update(piece);
-      this.push(piece);
-    },
-  });
-}
+const rss = (pid: number) => memoryOf(pid).rss;
 
 describe('memory: a 1 GiB upload through one PATCH', () => {
   let s: RunningServer;
