@@ -8,9 +8,12 @@
 //
 // `--scrape-metrics` adds `ours+scrape`, ours with GET /metrics scraped every second during the timed part, and by
 // default runs only ours and ours+scrape on the small-upload and HEAD workloads.
+// `--backends s3,azure` (the default, except with --scrape-metrics; `none` skips it) adds our server on S3 and Azure
+// Blob storage against the vendors' SDK uploads to the same emulators (bench/cloud.ts); `--workloads none` runs only
+// that part.
 //
 //   node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--rotate] [--workloads a,b] [--servers a,b] [--cpu-prof DIR]
-//                            [--scrape-metrics]
+//                            [--scrape-metrics] [--backends s3,azure | none]
 //   node dist/bench/bench.js --locking [--quick] [--rounds N]   (the Redis locker: bench/locking.ts)
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Job, JobResult, LoadgenGo, LoadgenMessage, Warmup } from './loadgen.js';
 import { startScraping, type Scraper } from './scrape.js';
+import { runCloudBench, type CloudBackend } from './cloud.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = path.resolve(HERE, '../..');
@@ -42,10 +46,13 @@ interface Options {
   scrapeMetrics: boolean;
   /** Runs the Redis locker's bench (bench/locking.ts) instead. */
   locking: boolean;
+  /** Cloud stores compared with their SDKs (bench/cloud.ts): both by default, none with --scrape-metrics. */
+  backends: CloudBackend[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, rounds: 0, rotate: false, scrapeMetrics: false, locking: false };
+  const o: Options = { quick: false, rounds: 0, rotate: false, scrapeMetrics: false, locking: false, backends: [] };
+  let backends: CloudBackend[] | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -64,18 +71,25 @@ function parseArgs(argv: string[]): Options {
     }
     else if (a === '--workloads') o.workloads = val().split(',');
     else if (a === '--servers') o.servers = val().split(',');
+    else if (a === '--backends') {
+      const v = val();
+      backends = v === 'none' ? [] : (v.split(',') as CloudBackend[]);
+      if (backends.some((b) => b !== 's3' && b !== 'azure')) throw new Error('--backends takes s3, azure (comma separated) or none');
+    }
     else if (a === '--cpu-prof') o.cpuProf = path.resolve(val());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--rotate] [--workloads single,chunked,small,head,parallel]\n' +
           '                                [--servers ours,ours-scraped,tus,baseline] [--cpu-prof DIR (profiles ours)]\n' +
           '                                [--scrape-metrics (ours with GET /metrics every second; default: ours, ours-scraped on small,head)]\n' +
+          '                                [--backends s3,azure | none (our S3 and Azure stores against the SDKs; default both)]\n' +
           '       node dist/bench/bench.js --locking [--quick] [--rounds N]  (Redis locker: hand-over, HEAD rate vs memory locker)\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
   if (o.rounds === 0) o.rounds = o.quick ? 3 : 5;
+  o.backends = backends ?? (o.scrapeMetrics ? [] : ['s3', 'azure']);
   if (o.scrapeMetrics) {
     o.workloads ??= ['small', 'head'];
     o.servers ??= ['ours', 'ours-scraped'];
@@ -146,7 +160,7 @@ function cpuTicks(pid: number): number | null {
   }
 }
 
-async function startServer(def: ServerDef, opts: Options): Promise<Running> {
+async function startServer(def: ServerDef, opts: Options, extraEnv: Record<string, string> = {}): Promise<Running> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `dex-bench-${def.id}-`));
   tempDirs.add(dir);
   const env: Record<string, string> = {
@@ -161,6 +175,7 @@ async function startServer(def: ServerDef, opts: Options): Promise<Running> {
     DEX_DELIVERY_CONFIG_FILE: path.join(ROOT, 'configs/local/deliver.yml'),
     // Passed through for experiments with libuv's thread pool (every server gets the same).
     ...(process.env['UV_THREADPOOL_SIZE'] ? { UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] } : {}),
+    ...extraEnv,
   };
   const nodeArgs = def.pipeline && opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [];
   const proc = spawn(process.execPath, [...nodeArgs, def.script, ...def.args], { cwd: dir, env, stdio: [def.stdin, 'pipe', 'pipe'] });
@@ -613,7 +628,7 @@ async function main(): Promise<void> {
   if (opts.locking) return (await import('./locking.js')).runLockingBench(opts);
   const servers = SERVERS.filter((s) => !opts.servers || opts.servers.includes(s.id));
   const wls = workloads(opts.quick).filter((w) => !opts.workloads || opts.workloads.includes(w.id));
-  if (servers.length === 0 || wls.length === 0) throw new Error('nothing to run');
+  if ((servers.length === 0 || wls.length === 0) && opts.backends.length === 0) throw new Error('nothing to run');
   const started = Date.now();
   const loadBefore = os.loadavg();
   if (loadBefore[0]! > 0.5 * os.cpus().length)
@@ -673,14 +688,21 @@ async function main(): Promise<void> {
     mkRow(w, 'server CPU', 's', 'lower', 2, (c) => c.serverCpuS);
   }
 
+  const cloud = opts.backends.length === 0 ? null : await runCloud(opts);
   const text = table(rows, servers);
   const tg = targets(rows);
   const elapsedS = (Date.now() - started) / 1000;
-  process.stdout.write(`\nMedians of ${opts.rounds} rounds (${opts.quick ? 'quick sizes' : 'full sizes'}; MB = 10^6 bytes; ↑ higher is better, ↓ lower is better)\n\n${text}\n\n`);
-  process.stdout.write(opts.quick ? 'Targets (issues 3 and 14; they are set for full sizes, so quick figures only hint at them):\n' : 'Targets (issues 3 and 14):\n');
-  for (const t of tg) {
-    const mark = t.met === null ? 'n/a ' : t.met ? 'met ' : 'MISS';
-    process.stdout.write(`  [${mark}] ${t.what}: ${t.value === null ? '–' : t.value.toFixed(2)} (${t.goal})${t.note ? ` — ${t.note}` : ''}\n`);
+  if (rows.length > 0) {
+    process.stdout.write(`\nMedians of ${opts.rounds} rounds (${opts.quick ? 'quick sizes' : 'full sizes'}; MB = 10^6 bytes; ↑ higher is better, ↓ lower is better)\n\n${text}\n\n`);
+    process.stdout.write(opts.quick ? 'Targets (issues 3 and 14; they are set for full sizes, so quick figures only hint at them):\n' : 'Targets (issues 3 and 14):\n');
+    for (const t of tg) {
+      const mark = t.met === null ? 'n/a ' : t.met ? 'met ' : 'MISS';
+      process.stdout.write(`  [${mark}] ${t.what}: ${t.value === null ? '–' : t.value.toFixed(2)} (${t.goal})${t.note ? ` — ${t.note}` : ''}\n`);
+    }
+  }
+  if (cloud) {
+    process.stdout.write(`\nCloud stores, medians of ${opts.rounds} rounds (${opts.quick ? 'quick sizes' : 'full sizes'}; the 8-at-once cell runs once)\n\n${cloud.text}\n\n`);
+    process.stdout.write(`Targets (issue 11${opts.quick ? '; set for full sizes' : ''}):\n${cloud.targets.map((t) => `  ${t}\n`).join('')}`);
   }
   const loadAfter = os.loadavg();
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
@@ -701,6 +723,7 @@ async function main(): Promise<void> {
       rows: rows.map(({ digits: _d, ...r }) => r),
       targets: tg,
       cells,
+      cloud: cloud?.rows ?? null,
       elapsedSeconds: elapsedS,
       table: text,
     };
@@ -708,6 +731,36 @@ async function main(): Promise<void> {
     process.stderr.write(`wrote ${opts.json}\n`);
   }
   loadgen?.disconnect();
+}
+
+/** Our server on S3 and Azure against the SDKs (bench/cloud.ts), with this file's server and load-generator plumbing. */
+function runCloud(opts: Options) {
+  const ours = SERVERS.find((d) => d.id === 'ours')!;
+  return runCloudBench(
+    { quick: opts.quick, rounds: opts.rounds, backends: opts.backends },
+    {
+      async startOurs(env) {
+        const s = await startServer(ours, opts, env);
+        return {
+          port: s.port,
+          async settle(uploads) {
+            await waitIdle(s, 120_000);
+            await waitDelivered(s, uploads, 600_000);
+            return s.stopSampling();
+          },
+          async stop() {
+            s.stopSampling();
+            await stopServer(s);
+            await rm(s.dir, { recursive: true, force: true });
+            tempDirs.delete(s.dir);
+          },
+          log: s.log,
+        };
+      },
+      runJob: (job, timeoutMs, onSetUp) => runLoadgen(job, timeoutMs, onSetUp, () => undefined),
+      flushPageCache,
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- cleanup
