@@ -9,6 +9,7 @@ import type { HealthCheck } from '../health/check.js';
 import type { Logger } from '../logging/logger.js';
 import { LocalFolderLoader, type ConfigLoader } from '../manifest/config.js';
 import { FileStore } from '../storage/file/filestore.js';
+import { safeEndpoint } from '../delivery/targets/errors.js';
 import type { DataStore, Lister, ManifestKeeper } from '../storage/store.js';
 
 export interface StorageBackend {
@@ -64,7 +65,7 @@ async function openS3Storage(opts: StorageOptions, cfg: S3StorageConfig, spoolDi
     log: opts.log,
   });
   await store.init();
-  opts.log.info({ bucket: cfg.bucket, endpoint: cfg.endpoint, partSize: cfg.partSize }, 'uploads are stored in S3');
+  opts.log.info({ bucket: cfg.bucket, endpoint: safeEndpoint(cfg.endpoint), partSize: cfg.partSize }, 'uploads are stored in S3');
   const manifestConfig = cfg.manifestConfig;
   return {
     store,
@@ -96,7 +97,7 @@ async function openAzureStorage(opts: StorageOptions, cfg: AzureStorageConfig, s
     log: opts.log,
   });
   await store.init();
-  opts.log.info({ account: cfg.account, endpoint: cfg.endpoint, container: cfg.container }, 'uploads are stored in Azure Blob storage');
+  opts.log.info({ account: cfg.account, endpoint: safeEndpoint(cfg.endpoint), container: cfg.container }, 'uploads are stored in Azure Blob storage');
   return {
     store,
     storeHealth: { name: store.healthName, check: () => store.health() },

@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CorruptInfoError, NotFoundError, StorageUnavailableError, type NewUpload, type StagedChunk, type Upload, type UploadInfo } from './store.js';
+import { CorruptInfoError, NotFoundError, StorageUnavailableError, type StagedChunk, type Upload, type UploadInfo } from './store.js';
 
 // Ids are server-generated, but a store never trusts its caller with an object name.
 export const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -27,23 +27,6 @@ export function idsFromNames(prefix: string, names: Iterable<string>): string[] 
     if (SAFE_ID.test(id)) ids.push(id);
   }
   return ids;
-}
-
-/** A new upload's `.info`, with tusd's keys first. */
-export function newInfo(u: NewUpload, storage: Record<string, string>): UploadInfo {
-  return {
-    ID: u.id,
-    Size: u.size,
-    SizeIsDeferred: u.sizeIsDeferred,
-    Offset: 0,
-    MetaData: u.metadata,
-    MetaDataOrder: u.metadataOrder,
-    IsPartial: u.isPartial,
-    IsFinal: u.isFinal,
-    PartialUploads: u.partialUploads,
-    Storage: storage,
-    CreatedAt: Date.now(),
-  };
 }
 
 /** A stored `.info`; one that is not a JSON object (torn, foreign) names no upload a client can use. */
@@ -99,6 +82,54 @@ export class PerUpload {
       if (this.tails.get(id) === tail) this.tails.delete(id);
     });
     return next;
+  }
+}
+
+/** What a cloud store does for its Upload objects. */
+export interface CloudUploads<S> {
+  readonly generations: Generations;
+  load(id: string): Promise<S>;
+  view(state: S): UploadInfo;
+  write(upload: CloudUpload<S>, body: Readable, expectedBytes: number | undefined): Promise<number>;
+  complete(upload: CloudUpload<S>): Promise<void>;
+  read(upload: CloudUpload<S>): Promise<Readable>;
+}
+
+/** An upload of a cloud store: its state as loaded, reloaded when the store changed the upload since. */
+export class CloudUpload<S> implements Upload {
+  private generation: number;
+
+  constructor(
+    private readonly store: CloudUploads<S>,
+    readonly id: string,
+    public state: S,
+  ) {
+    this.generation = store.generations.of(id);
+  }
+
+  async fresh(): Promise<S> {
+    const now = this.store.generations.of(this.id);
+    if (now !== this.generation) {
+      this.state = await this.store.load(this.id);
+      this.generation = now;
+    }
+    return this.state;
+  }
+
+  async getInfo(): Promise<UploadInfo> {
+    return this.store.view(await this.fresh());
+  }
+
+  writeChunk(_offset: number, body: Readable, expectedBytes?: number): Promise<number> {
+    return this.store.write(this, body, expectedBytes);
+  }
+
+  finish(): Promise<void> {
+    return this.store.complete(this);
+  }
+
+  read(): Promise<Readable> {
+    return this.store.read(this);
   }
 }
 

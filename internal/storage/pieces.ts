@@ -55,6 +55,8 @@ export async function removeSpoolLeftovers(dir: string): Promise<void> {
 
 /** Resolves once `stream` can take more (or is finished with, one way or another). */
 function drained(stream: Writable): Promise<void> {
+  // A stream destroyed already (the backend dropped the request) has emitted its 'close'.
+  if (stream.destroyed || !stream.writableNeedDrain) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       stream.off('drain', done);
@@ -119,7 +121,7 @@ class Piece<P> {
     const waits: Promise<void>[] = [];
     if (!this.spool.write(chunk)) waits.push(drained(this.spool));
     const up = this.upstream;
-    if (up && !up.write(chunk)) waits.push(drained(up));
+    if (up && !up.destroyed && !up.write(chunk)) waits.push(drained(up));
     if (waits.length) await Promise.all(waits);
   }
 

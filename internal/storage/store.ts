@@ -104,6 +104,23 @@ export interface LocalFiles {
   localPath(id: string): string;
 }
 
+/** A new upload's info, with tusd's keys first; `storage` says where it is kept. */
+export function newInfo(u: NewUpload, storage: Record<string, string>): UploadInfo {
+  return {
+    ID: u.id,
+    Size: u.size,
+    SizeIsDeferred: u.sizeIsDeferred,
+    Offset: 0,
+    MetaData: u.metadata,
+    MetaDataOrder: u.metadataOrder,
+    IsPartial: u.isPartial,
+    IsFinal: u.isFinal,
+    PartialUploads: u.partialUploads,
+    Storage: storage,
+    CreatedAt: Date.now(),
+  };
+}
+
 export class NotFoundError extends Error {
   constructor(id: string) {
     super(`upload ${id} not found`);

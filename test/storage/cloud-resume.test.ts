@@ -72,12 +72,13 @@ async function eventually(what: string, probe: () => Promise<boolean>, ms = 60_0
   }
 }
 
-/** tus-js-client resumes the upload at `url` and completes it. */
-function resume(url: string, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const u = new tus.Upload(data, { uploadUrl: url, chunkSize: 16 * MiB, retryDelays: [0, 500, 1000, 2000], onSuccess: () => resolve(), onError: reject });
+/** tus-js-client resumes the upload and completes it: the store then holds exactly `data`. */
+async function resumeToEnd(s: RunningServer, id: string, data: Buffer): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const u = new tus.Upload(data, { uploadUrl: `${s.url}/files/${id}`, chunkSize: 16 * MiB, retryDelays: [0, 500, 1000, 2000], onSuccess: () => resolve(), onError: reject });
     u.start();
   });
+  assert.equal(sha256(await s.store.read(id)), sha256(data));
 }
 
 /** HEAD shows exactly what the backend holds, and those are the first bytes of `data`. */
@@ -110,8 +111,7 @@ for (const backend of ['s3', 'azure'] as Backend[]) {
         const offset = await assertConsistent(s, `${s.url}/files/${id}`, id, data);
         assert.ok(offset > 0 && offset <= sent, `offset ${offset}`);
         assert.deepEqual((await s.store.names()).filter((n) => /\.spool-/.test(n)), [], 'the dead process left no spool files after the restart');
-        await resume(`${s.url}/files/${id}`, data);
-        assert.equal(sha256(await s.store.read(id)), sha256(data));
+        await resumeToEnd(s, id, data);
       } finally {
         await s.cleanup();
       }
@@ -133,8 +133,7 @@ for (const backend of ['s3', 'azure'] as Backend[]) {
         s = await startServer({ backend, env, dir: s.dir });
         const offset = await assertConsistent(s, `${s.url}/files/${id}`, id, data);
         assert.ok(offset > 10 * MiB && offset <= sent, `offset ${offset} of ${sent} sent`);
-        await resume(`${s.url}/files/${id}`, data);
-        assert.equal(sha256(await s.store.read(id)), sha256(data));
+        await resumeToEnd(s, id, data);
       } finally {
         await s.cleanup();
       }
@@ -162,8 +161,7 @@ for (const backend of ['s3', 'azure'] as Backend[]) {
           await repair();
         }
         await assertConsistent(s, url, id, data);
-        await resume(url, data);
-        assert.equal(sha256(await s.store.read(id)), sha256(data));
+        await resumeToEnd(s, id, data);
         assert.equal(s.proc.exitCode, null);
       } finally {
         await s.cleanup();
@@ -195,8 +193,7 @@ for (const backend of ['s3', 'azure'] as Backend[]) {
         }
         await eventually('the storage to answer again', async () => (await head(url)).status === 200);
         await assertConsistent(s, url, id, data);
-        await resume(url, data);
-        assert.equal(sha256(await s.store.read(id)), sha256(data));
+        await resumeToEnd(s, id, data);
         const health = JSON.parse((await request({ method: 'GET', url: `${s.url}/health` })).body) as { status: string };
         assert.equal(health.status, 'UP');
       } finally {

@@ -5,6 +5,7 @@ import type { TargetConfig } from '../config.js';
 import { Upload } from '@aws-sdk/lib-storage';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../logging/logger.js';
+import { s3ClientConfig as s3Config } from '../../storage/s3/client.js';
 import { errorText, safeEndpoint } from './errors.js';
 import { HashingCounter, SizeMismatchError } from './hashing.js';
 import { encodeMetadata } from './metadata.js';
@@ -20,18 +21,8 @@ const S3_QUEUE_SIZE = 2;
 export type S3TargetConfig = Omit<Extract<TargetConfig, { type: 's3' }>, 'type'>;
 
 export function s3ClientConfig(cfg: S3TargetConfig): S3ClientConfig {
-  const config: S3ClientConfig = { region: cfg.region || 'us-east-1' };
-  if (cfg.access_key_id && cfg.secret_access_key) {
-    config.credentials = { accessKeyId: cfg.access_key_id, secretAccessKey: cfg.secret_access_key };
-  }
-  if (cfg.endpoint) {
-    config.endpoint = cfg.endpoint;
-    config.forcePathStyle = true;
-    // S3-compatible servers may store the SDK's default trailing checksums as part of the object (wrong sizes).
-    config.requestChecksumCalculation = 'WHEN_REQUIRED';
-    config.responseChecksumValidation = 'WHEN_REQUIRED';
-  }
-  return config;
+  const credentials = cfg.access_key_id && cfg.secret_access_key ? { accessKeyId: cfg.access_key_id, secretAccessKey: cfg.secret_access_key } : undefined;
+  return s3Config({ region: cfg.region || 'us-east-1', endpoint: cfg.endpoint || undefined, credentials });
 }
 
 export class S3Target implements DeliveryTarget {

@@ -12,9 +12,10 @@ import { encodeMetadata } from '../../delivery/targets/metadata.js';
 import { errorText } from '../../delivery/targets/errors.js';
 import type { Logger } from '../../logging/logger.js';
 import { parseManifest } from '../file/filestore.js';
-import { concatenated, Generations, PerUpload, readText, idsFromNames, newInfo, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
+import { CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, readText, idsFromNames, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
 import { removeSpoolLeftovers, writePieces, type PieceSink } from '../pieces.js';
 import {
+  newInfo,
   NotFoundError,
   type ChunkStager,
   type Concater,
@@ -70,7 +71,7 @@ const isMissing = (err: unknown) => (err as { statusCode?: number }).statusCode 
 const blockId = (n: number) => Buffer.from(`dexblock${String(n).padStart(8, '0')}`).toString('base64');
 
 export class AzureStore
-  implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, ManifestKeeper
+  implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, ManifestKeeper, CloudUploads<AzureState>
 {
   readonly healthName = 'Tus storage';
   readonly generations = new Generations();
@@ -187,11 +188,11 @@ export class AzureStore
   async create(u: NewUpload): Promise<Upload> {
     const info = newInfo(u, { Type: 'azurestore', Container: this.opts.container, Key: this.key(u.id) });
     await this.saveInfo(info);
-    return new AzureUpload(this, { info, offset: 0, lastModified: 0 });
+    return new CloudUpload(this, u.id, { info, offset: 0, lastModified: 0 });
   }
 
   async get(id: string): Promise<Upload> {
-    return new AzureUpload(this, await this.load(id));
+    return new CloudUpload(this, id, await this.load(id));
   }
 
   /** The committed block ids of the data blob (none while it does not exist). */
@@ -348,45 +349,4 @@ export class AzureStore
   }
 }
 
-class AzureUpload implements Upload {
-  private generation: number;
-
-  constructor(
-    private readonly store: AzureStore,
-    public state: AzureState,
-  ) {
-    this.generation = store.generations.of(state.info.ID);
-  }
-
-  get id(): string {
-    return this.state.info.ID;
-  }
-
-  /** The state, reloaded when the store changed the upload since it was loaded. */
-  async fresh(): Promise<AzureState> {
-    const now = this.store.generations.of(this.id);
-    if (now !== this.generation) {
-      this.state = await this.store.load(this.id);
-      this.generation = now;
-    }
-    return this.state;
-  }
-
-  async getInfo(): Promise<UploadInfo> {
-    return this.store.view(await this.fresh());
-  }
-
-  writeChunk(_offset: number, body: Readable, expectedBytes?: number): Promise<number> {
-    return this.store.write(this, body, expectedBytes);
-  }
-
-  finish(): Promise<void> {
-    return this.store.complete(this);
-  }
-
-  read(): Promise<Readable> {
-    return this.store.read(this);
-  }
-}
-
-export type { AzureUpload };
+type AzureUpload = CloudUpload<AzureState>;

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
   CorruptInfoError,
+  newInfo,
   NotFoundError,
   type ChunkStager,
   type Concater,
@@ -125,19 +126,7 @@ export class FileStore
   }
 
   async create(u: NewUpload): Promise<Upload> {
-    const info: UploadInfo = {
-      ID: u.id,
-      Size: u.size,
-      SizeIsDeferred: u.sizeIsDeferred,
-      Offset: 0,
-      MetaData: u.metadata,
-      MetaDataOrder: u.metadataOrder,
-      IsPartial: u.isPartial,
-      IsFinal: u.isFinal,
-      PartialUploads: u.partialUploads,
-      Storage: { Type: 'filestore', Path: this.file(u.id) },
-      CreatedAt: Date.now(),
-    };
+    const info = newInfo(u, { Type: 'filestore', Path: this.file(u.id) });
     // A new `.info` needs no rename: until it is complete no response has named the upload.
     await this.writeFiles([
       { path: this.file(u.id), data: '', mode: 0o664, exclusive: true },

@@ -30,9 +30,10 @@ import {
 import { errorText } from '../../delivery/targets/errors.js';
 import type { Logger } from '../../logging/logger.js';
 import { parseManifest } from '../file/filestore.js';
-import { concatenated, Generations, PerUpload, idsFromNames, newInfo, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
+import { CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, idsFromNames, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
 import { removeSpoolLeftovers, writePieces, type PieceSink } from '../pieces.js';
 import {
+  newInfo,
   NotFoundError,
   type ChunkStager,
   type Concater,
@@ -92,7 +93,7 @@ const isMissing = (err: unknown) => {
 };
 
 export class S3Store
-  implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, ManifestKeeper
+  implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, ManifestKeeper, CloudUploads<S3Info>
 {
   readonly healthName: string;
   readonly bucket: string;
@@ -101,6 +102,8 @@ export class S3Store
   private readonly log: Logger;
   readonly generations = new Generations();
   private readonly serial = new PerUpload();
+  /** Multipart uploads being created (the parts sent at once wait for the same one). */
+  private readonly creatingMultipart = new WeakMap<S3Upload, Promise<string>>();
 
   constructor(private readonly opts: S3StoreOptions) {
     this.bucket = opts.bucket;
@@ -113,6 +116,8 @@ export class S3Store
   async init(): Promise<void> {
     await mkdir(this.opts.spoolDir, { recursive: true });
     await removeSpoolLeftovers(this.opts.spoolDir);
+    // A bucket that cannot be reached now must not stop the start: /health shows it, uploads answer 5xx.
+    await this.health().catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'the upload bucket is not available'));
   }
 
   async health(): Promise<void> {
@@ -166,11 +171,11 @@ export class S3Store
   async create(u: NewUpload): Promise<Upload> {
     const st: S3Info = { ...newInfo(u, { Type: 's3store', Bucket: this.bucket, Key: this.key(u.id) }), Parts: [], IncompletePartSize: 0 };
     await this.save(st);
-    return new S3Upload(this, st);
+    return new CloudUpload(this, st.ID, st);
   }
 
   async get(id: string): Promise<Upload> {
-    return new S3Upload(this, await this.load(id));
+    return new CloudUpload(this, id, await this.load(id));
   }
 
   view(st: S3Info): UploadInfo {
@@ -202,15 +207,18 @@ export class S3Store
   private multipart(upload: S3Upload): Promise<string> {
     const existing = upload.state.Storage?.['MultipartUpload'];
     if (existing) return Promise.resolve(existing);
-    upload.creatingMultipart ??= this.call('starting the multipart upload', async () => {
+    const pending = this.creatingMultipart.get(upload);
+    if (pending) return pending;
+    const creating = this.call('starting the multipart upload', async () => {
       const res = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key(upload.id), ContentType: 'application/octet-stream' }));
       const next: S3Info = { ...upload.state, Storage: { ...upload.state.Storage, MultipartUpload: res.UploadId! } };
       // Recorded at once: a multipart upload nobody knows of would keep its parts (and their cost) forever.
       await this.save(next);
       upload.state = next;
       return res.UploadId!;
-    }).finally(() => (upload.creatingMultipart = undefined));
-    return upload.creatingMultipart;
+    }).finally(() => this.creatingMultipart.delete(upload));
+    this.creatingMultipart.set(upload, creating);
+    return creating;
   }
 
   async write(upload: S3Upload, body: Readable, expected: number | undefined): Promise<number> {
@@ -406,47 +414,4 @@ export class S3Store
   }
 }
 
-class S3Upload implements Upload {
-  /** Set while its multipart upload is being created (parts sent at once wait for the same one). */
-  creatingMultipart: Promise<string> | undefined;
-  private generation: number;
-
-  constructor(
-    private readonly store: S3Store,
-    public state: S3Info,
-  ) {
-    this.generation = store.generations.of(state.ID);
-  }
-
-  get id(): string {
-    return this.state.ID;
-  }
-
-  /** The state, reloaded when the store changed the upload since it was loaded. */
-  async fresh(): Promise<S3Info> {
-    const now = this.store.generations.of(this.id);
-    if (now !== this.generation) {
-      this.state = await this.store.load(this.id);
-      this.generation = now;
-    }
-    return this.state;
-  }
-
-  async getInfo(): Promise<UploadInfo> {
-    return this.store.view(await this.fresh());
-  }
-
-  writeChunk(_offset: number, body: Readable, expectedBytes?: number): Promise<number> {
-    return this.store.write(this, body, expectedBytes);
-  }
-
-  finish(): Promise<void> {
-    return this.store.complete(this);
-  }
-
-  read(): Promise<Readable> {
-    return this.store.read(this);
-  }
-}
-
-export type { S3Upload };
+type S3Upload = CloudUpload<S3Info>;
