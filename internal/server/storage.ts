@@ -62,6 +62,7 @@ async function openS3Storage(opts: StorageOptions, cfg: S3StorageConfig, spoolDi
     partSize: cfg.partSize,
     maxSize: opts.config.tus.maxSize,
     spoolDir,
+    sharedSpool: opts.shared,
     log: opts.log,
   });
   await store.init();
@@ -94,6 +95,7 @@ async function openAzureStorage(opts: StorageOptions, cfg: AzureStorageConfig, s
     prefix: opts.config.tus.uploadPrefix,
     maxSize: opts.config.tus.maxSize,
     spoolDir,
+    sharedSpool: opts.shared,
     log: opts.log,
   });
   await store.init();

@@ -8,7 +8,7 @@
 // the store records the pieces in order as they complete, so its state never runs ahead of what the backend holds.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
@@ -47,10 +47,20 @@ export interface PieceWriteOptions {
 
 const SPOOL_HWM = 64 * 1024;
 
-/** Spool files and staged chunks left by a process that died: never part of an upload. */
-export async function removeSpoolLeftovers(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  await Promise.all(names.filter((n) => /\.(spool|chunk)-[0-9a-f]+$/.test(n)).map((n) => rm(path.join(dir, n), { force: true })));
+/**
+ * Spool files and staged chunks left by a process that died: never part of an upload. `keepYoungerThanMs`: a
+ * folder other instances may share (several servers on one volume): a young file may be another's request in progress.
+ */
+export async function removeSpoolLeftovers(dir: string, keepYoungerThanMs = 0): Promise<void> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /\.(spool|chunk)-[0-9a-f]+$/.test(n));
+  const staleBefore = Date.now() - keepYoungerThanMs;
+  await Promise.all(
+    names.map(async (n) => {
+      const file = path.join(dir, n);
+      if (keepYoungerThanMs > 0 && ((await stat(file).catch(() => null))?.mtimeMs ?? Infinity) >= staleBefore) return;
+      await rm(file, { force: true });
+    }),
+  );
 }
 
 /** Resolves once `stream` can take more (or is finished with, one way or another). */

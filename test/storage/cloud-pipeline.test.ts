@@ -15,6 +15,7 @@ import { createUpload, head, patch, request, TR } from '../helpers/http.js';
 import { DEXTESTING, encodeManifest } from '../helpers/dex-manifests.js';
 import { sharedAzurite, sharedS3, type Backend } from '../helpers/backend.js';
 import { waitUntil } from '../helpers/wait.js';
+import { AzureContainerLoader, S3FolderLoader } from '../../internal/manifest/cloud-loaders.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const MiB = 1024 * 1024;
@@ -37,8 +38,8 @@ async function configFiles(): Promise<Map<string, Buffer>> {
   return out;
 }
 
-/** Puts the configs where the server will read them; returns the variables that tell it so. */
-async function publishConfigs(backend: Backend): Promise<Record<string, string>> {
+/** Puts the configs where the server will read them; returns the variables that tell it so, and a loader of them. */
+async function publishConfigs(backend: Backend): Promise<{ env: Record<string, string>; loader: S3FolderLoader | AzureContainerLoader }> {
   const files = await configFiles();
   const name = `dex-configs-${randomBytes(4).toString('hex')}`;
   if (backend === 's3') {
@@ -46,15 +47,14 @@ async function publishConfigs(backend: Backend): Promise<Record<string, string>>
     await s3rver.createBucket(name);
     const client = s3rver.client();
     for (const [key, body] of files) await client.send(new PutObjectCommand({ Bucket: name, Key: `manifests/${key}`, Body: body }));
-    client.destroy();
     // Another bucket than the uploads', in a folder of it.
-    return { DEX_MANIFEST_CONFIG_BUCKET_NAME: name, DEX_S3_MANIFEST_CONFIG_FOLDER_NAME: 'manifests' };
+    return { env: { DEX_MANIFEST_CONFIG_BUCKET_NAME: name, DEX_S3_MANIFEST_CONFIG_FOLDER_NAME: 'manifests' }, loader: new S3FolderLoader(client, name, 'manifests') };
   }
   const { azurite } = await sharedAzurite();
   const container = azurite.serviceClient().getContainerClient(name);
   await container.create();
   for (const [key, body] of files) await container.getBlockBlobClient(key).uploadData(body);
-  return { DEX_MANIFEST_CONFIG_CONTAINER_NAME: name };
+  return { env: { DEX_MANIFEST_CONFIG_CONTAINER_NAME: name }, loader: new AzureContainerLoader(container) };
 }
 
 const blobCopies = async (s: RunningServer, id: string): Promise<Json[]> => {
@@ -66,10 +66,12 @@ for (const backend of ['s3', 'azure'] as Backend[]) {
   describe(`the DEX pipeline on the ${backend} store`, { timeout: 180_000 }, () => {
     let s: RunningServer;
     let emptyConfigs: string;
+    let configs: Awaited<ReturnType<typeof publishConfigs>>;
     before(async () => {
       // The local config folder is empty: every config the server uses comes from the cloud.
       emptyConfigs = await mkdtemp(path.join(tmpdir(), 'dex-no-configs-'));
-      s = await startServer({ backend, env: { UPLOAD_MANIFEST_VALIDATION: 'true', UPLOAD_CONFIG_PATH: emptyConfigs, ...(await publishConfigs(backend)) } });
+      configs = await publishConfigs(backend);
+      s = await startServer({ backend, env: { UPLOAD_MANIFEST_VALIDATION: 'true', UPLOAD_CONFIG_PATH: emptyConfigs, ...configs.env } });
     });
     after(async () => {
       await s?.cleanup();
@@ -94,6 +96,11 @@ for (const backend of ['s3', 'azure'] as Backend[]) {
       });
       assert.equal(unknown.status, 400);
       assert.match(unknown.body, /open nosuchstream_testevent1\.json: no such file or directory/);
+      // The loader also lists the v2 configs there (the sender UI's stream list), and refuses keys outside them.
+      const listed = await configs.loader.listV2();
+      for (const n of ['dextesting_testevent1.json', 'cloudonly_route1.json']) assert.ok(listed.includes(n), `${n} in ${listed.join(', ')}`);
+      await assert.rejects(configs.loader.load('../secret.json'), /invalid argument/);
+      assert.equal(await configs.loader.load('v2/nosuch_route.json'), undefined);
     });
 
     it('a finished upload: its manifest is kept in the store, it is delivered from the store with its sha256, /info shows it', async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStore, STALE_TEMPORARY_MS } from '../../internal/storage/file/filestore.js';
-import { FileManifestWriter, ManifestNotFoundError } from '../../internal/manifest/hooks.js';
+import { ManifestNotFoundError, StoredManifests } from '../../internal/manifest/hooks.js';
 import { NotFoundError, type NewUpload } from '../../internal/storage/store.js';
 
 let dir: string;
@@ -103,8 +103,9 @@ describe('file store on a shared folder (shared: true)', () => {
 describe('manifest files on a shared folder', () => {
   it('without remembering recent manifests, a .meta removed by another instance is gone at once', async () => {
     const id = randomUUID();
-    const remembering = new FileManifestWriter(dir);
-    const shared = new FileManifestWriter(dir, undefined, { rememberRecent: false });
+    const files = new FileStore({ root: dir, directory: dir, fsync: false });
+    const remembering = new StoredManifests(files);
+    const shared = new StoredManifests(files, { rememberRecent: false });
     await remembering.write(id, { a: '1' });
     await shared.write(id, { a: '1' });
     assert.deepEqual(await shared.read(id), { a: '1' });

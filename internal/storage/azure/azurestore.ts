@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { encodeMetadata } from '../../delivery/targets/metadata.js';
 import { errorText } from '../../delivery/targets/errors.js';
 import type { Logger } from '../../logging/logger.js';
-import { parseManifest } from '../file/filestore.js';
+import { parseManifest, STALE_TEMPORARY_MS } from '../file/filestore.js';
 import { CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, readText, idsFromNames, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
 import { removeSpoolLeftovers, writePieces, type PieceSink } from '../pieces.js';
 import {
@@ -49,6 +49,8 @@ export interface AzureStoreOptions {
   prefix: string;
   /** TUS_MAX_SIZE (0: none), the largest a deferred-length upload may become: its blocks are sized for it. */
   maxSize: number;
+  /** Other instances may share the local folder (the Redis locker): start-up leaves their young spool files alone. */
+  sharedSpool?: boolean;
   /** Local folder for the bytes on their way to the container and for staged checksummed chunks. */
   spoolDir: string;
   log: Logger;
@@ -90,7 +92,7 @@ export class AzureStore
 
   async init(): Promise<void> {
     await mkdir(this.opts.spoolDir, { recursive: true });
-    await removeSpoolLeftovers(this.opts.spoolDir);
+    await removeSpoolLeftovers(this.opts.spoolDir, this.opts.sharedSpool ? STALE_TEMPORARY_MS : 0);
     // A container that cannot be reached now must not stop the start: /health shows it, uploads answer 503.
     await this.ensureContainer().catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'the upload container is not available'));
   }

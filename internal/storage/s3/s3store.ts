@@ -29,7 +29,7 @@ import {
 } from '../../config/config.js';
 import { errorText } from '../../delivery/targets/errors.js';
 import type { Logger } from '../../logging/logger.js';
-import { parseManifest } from '../file/filestore.js';
+import { parseManifest, STALE_TEMPORARY_MS } from '../file/filestore.js';
 import { CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, idsFromNames, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
 import { removeSpoolLeftovers, writePieces, type PieceSink } from '../pieces.js';
 import {
@@ -60,6 +60,8 @@ export interface S3StoreOptions {
   partSize: number;
   /** TUS_MAX_SIZE (0: none), the largest a deferred-length upload may become: its parts are sized for it. */
   maxSize: number;
+  /** Other instances may share the local folder (the Redis locker): start-up leaves their young spool files alone. */
+  sharedSpool?: boolean;
   /** Local folder for the bytes on their way to the bucket and for staged checksummed chunks. */
   spoolDir: string;
   log: Logger;
@@ -115,7 +117,7 @@ export class S3Store
 
   async init(): Promise<void> {
     await mkdir(this.opts.spoolDir, { recursive: true });
-    await removeSpoolLeftovers(this.opts.spoolDir);
+    await removeSpoolLeftovers(this.opts.spoolDir, this.opts.sharedSpool ? STALE_TEMPORARY_MS : 0);
     // A bucket that cannot be reached now must not stop the start: /health shows it, uploads answer 5xx.
     await this.health().catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'the upload bucket is not available'));
   }
