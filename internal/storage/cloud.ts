@@ -153,6 +153,15 @@ export function storageFailure(err: unknown, what: string): unknown {
   return err;
 }
 
+/** Runs requests to the backend, with their failures as the protocol core should see them (storageFailure). */
+export async function backendCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw storageFailure(err, what);
+  }
+}
+
 /**
  * Checksummed chunks are staged in the local spool (beside the bytes on their way to the backend) and appended only
  * once their digest matched (decisions.md): on a mismatch nothing of them reaches the backend.

@@ -12,7 +12,7 @@ import { encodeMetadata } from '../../delivery/targets/metadata.js';
 import { errorText } from '../../delivery/targets/errors.js';
 import type { Logger } from '../../logging/logger.js';
 import { parseManifest, STALE_TEMPORARY_MS } from '../file/filestore.js';
-import { CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, readText, idsFromNames, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
+import { backendCall, CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, readText, idsFromNames, objectKey, parseInfo, SpoolStager } from '../cloud.js';
 import { removeSpoolLeftovers, writePieces, type PieceSink } from '../pieces.js';
 import {
   newInfo,
@@ -131,24 +131,15 @@ export class AzureStore
     return (streamed ? this.streamContainer : this.container).getBlockBlobClient(this.key(id, suffix));
   }
 
-  /** Runs requests of the store, with their failures as the protocol core should see them. */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw storageFailure(err, what);
-    }
-  }
-
   private async putText(id: string, suffix: string, text: string): Promise<void> {
-    await this.call(`writing ${this.key(id, suffix)}`, () =>
+    await backendCall(`writing ${this.key(id, suffix)}`, () =>
       this.blob(id, suffix).upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: 'application/json' } }),
     );
   }
 
   /** The blob's text, or undefined when it does not exist. */
   private async getText(id: string, suffix: string): Promise<string | undefined> {
-    return this.call(`reading ${this.key(id, suffix)}`, async () => {
+    return backendCall(`reading ${this.key(id, suffix)}`, async () => {
       try {
         // One GET: downloadToBuffer asks for the size first and then for the bytes, so a blob replaced in between
         // would be read torn.
@@ -170,7 +161,7 @@ export class AzureStore
   async load(id: string): Promise<AzureState> {
     const [text, props] = await Promise.all([
       this.getText(id, '.info'),
-      this.call(`reading ${this.key(id)}`, () =>
+      backendCall(`reading ${this.key(id)}`, () =>
         this.blob(id)
           .getProperties()
           .catch((err: unknown) => {
@@ -199,7 +190,7 @@ export class AzureStore
 
   /** The committed block ids of the data blob (none while it does not exist). */
   private async committed(id: string): Promise<string[]> {
-    return this.call('reading the block list', async () => {
+    return backendCall('reading the block list', async () => {
       try {
         const list = await this.blob(id).getBlockList('committed');
         return (list.committedBlocks ?? []).map((b) => b.name);
@@ -224,7 +215,7 @@ export class AzureStore
       send: async (index, piece, length, last, signal) => {
         if (index === 0 && ids.length === 0 && last) {
           // The whole upload in one piece: a single request makes the blob.
-          await this.call('storing the blob', () =>
+          await backendCall('storing the blob', () =>
             this.blob(id, '', true).upload(() => piece, length, { abortSignal: signal, blobHTTPHeaders: { blobContentType: 'application/octet-stream' } }),
           );
           return { whole: true, length };
@@ -232,7 +223,7 @@ export class AzureStore
         const n = ids.length + index;
         if (n >= MAX_BLOCKS) throw new Error(`the upload would need more than ${MAX_BLOCKS} blocks: send it in larger chunks`);
         const block = blockId(n);
-        await this.call(`storing block ${n}`, () => this.blob(id, '', true).stageBlock(block, () => piece, length, { abortSignal: signal }));
+        await backendCall(`storing block ${n}`, () => this.blob(id, '', true).stageBlock(block, () => piece, length, { abortSignal: signal }));
         return { block, length };
       },
       // Committing the blocks is what stores them: the blob's length is then the new offset.
@@ -240,7 +231,7 @@ export class AzureStore
         const blocks = added.flatMap((p) => ('block' in p ? [p.block] : []));
         if (blocks.length > 0) {
           ids.push(...blocks);
-          await this.call('committing the blocks', () =>
+          await backendCall('committing the blocks', () =>
             this.blob(id).commitBlockList(ids, { blobHTTPHeaders: { blobContentType: 'application/octet-stream' } }),
           );
         }
@@ -263,13 +254,13 @@ export class AzureStore
     const st = await upload.fresh();
     if (st.info.SizeIsDeferred || st.offset !== st.info.Size) throw new Error(`upload ${upload.id} is not complete`);
     if (st.info.Size === 0 && st.lastModified === 0) {
-      await this.call('storing the empty blob', () => this.blob(upload.id).upload('', 0, { blobHTTPHeaders: { blobContentType: 'application/octet-stream' } }));
+      await backendCall('storing the empty blob', () => this.blob(upload.id).upload('', 0, { blobHTTPHeaders: { blobContentType: 'application/octet-stream' } }));
       upload.state = await this.load(upload.id);
     }
   }
 
   async read(upload: AzureUpload): Promise<Readable> {
-    return this.call(`reading ${this.key(upload.id)}`, async () => {
+    return backendCall(`reading ${this.key(upload.id)}`, async () => {
       try {
         const res = await this.blob(upload.id).download();
         return res.readableStreamBody as Readable;
@@ -296,9 +287,9 @@ export class AzureStore
     this.generations.bump(id);
     // Terminated meanwhile (a hash kept after the client deleted its upload): do not bring the info back.
     if (st.lastModified > 0) {
-      const exists = await this.call('checking the blob', () => this.blob(id).exists());
+      const exists = await backendCall('checking the blob', () => this.blob(id).exists());
       if (!exists) {
-        await this.call('removing the info', () => this.blob(id, '.info').deleteIfExists());
+        await backendCall('removing the info', () => this.blob(id, '.info').deleteIfExists());
         throw new NotFoundError(id);
       }
     }
@@ -310,7 +301,7 @@ export class AzureStore
 
   private async remove(id: string): Promise<void> {
     this.generations.bump(id);
-    await this.call('removing the upload', () =>
+    await backendCall('removing the upload', () =>
       Promise.all(['', '.info', '.meta'].map((s) => this.blob(id, s).deleteIfExists({ deleteSnapshots: 'include' }))),
     );
   }
@@ -330,7 +321,7 @@ export class AzureStore
   async list(): Promise<string[]> {
     const prefix = this.opts.prefix ? `${this.opts.prefix}/` : '';
     const names: string[] = [];
-    await this.call('listing uploads', async () => {
+    await backendCall('listing uploads', async () => {
       for await (const item of this.container.listBlobsByHierarchy('/', { prefix })) if (item.kind === 'blob') names.push(item.name);
     });
     return idsFromNames(this.opts.prefix, names);

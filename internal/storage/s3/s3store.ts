@@ -30,7 +30,7 @@ import {
 import { errorText } from '../../delivery/targets/errors.js';
 import type { Logger } from '../../logging/logger.js';
 import { parseManifest, STALE_TEMPORARY_MS } from '../file/filestore.js';
-import { CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, idsFromNames, objectKey, parseInfo, SpoolStager, storageFailure } from '../cloud.js';
+import { backendCall, CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, idsFromNames, objectKey, parseInfo, SpoolStager } from '../cloud.js';
 import { removeSpoolLeftovers, writePieces, type PieceSink } from '../pieces.js';
 import {
   newInfo,
@@ -134,22 +134,13 @@ export class S3Store
     return objectKey(this.opts.prefix, id, suffix);
   }
 
-  /** Runs one request of the store, with its failures as the protocol core should see them. */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw storageFailure(err, what);
-    }
-  }
-
   private async putText(key: string, text: string, contentType: string): Promise<void> {
-    await this.call(`writing ${key}`, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text, ContentType: contentType })));
+    await backendCall(`writing ${key}`, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text, ContentType: contentType })));
   }
 
   /** The object's text, or undefined when it does not exist. */
   private async getText(key: string): Promise<string | undefined> {
-    return this.call(`reading ${key}`, async () => {
+    return backendCall(`reading ${key}`, async () => {
       try {
         const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
         return await res.Body!.transformToString('utf8');
@@ -197,7 +188,7 @@ export class S3Store
     const size = st.IncompletePartSize ?? 0;
     if (size === 0) return undefined;
     const key = this.key(st.ID, '.part');
-    const bytes = await this.call(`reading ${key}`, async () => {
+    const bytes = await backendCall(`reading ${key}`, async () => {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${size - 1}` }));
       return Buffer.from(await res.Body!.transformToByteArray());
     });
@@ -211,7 +202,7 @@ export class S3Store
     if (existing) return Promise.resolve(existing);
     const pending = this.creatingMultipart.get(upload);
     if (pending) return pending;
-    const creating = this.call('starting the multipart upload', async () => {
+    const creating = backendCall('starting the multipart upload', async () => {
       const res = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key(upload.id), ContentType: 'application/octet-stream' }));
       const next: S3Info = { ...upload.state, Storage: { ...upload.state.Storage, MultipartUpload: res.UploadId! } };
       // Recorded at once: a multipart upload nobody knows of would keep its parts (and their cost) forever.
@@ -241,7 +232,7 @@ export class S3Store
       send: async (index, piece, length, last, signal) => {
         if (index === 0 && base === 0 && last && !upload.state.Storage?.['MultipartUpload']) {
           // The whole upload in one piece: a single PUT, no multipart upload.
-          await this.call('storing the object', () =>
+          await backendCall('storing the object', () =>
             streamClient.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: piece, ContentLength: length, ContentType: 'application/octet-stream' }), { abortSignal: signal }),
           );
           return { whole: length };
@@ -249,13 +240,13 @@ export class S3Store
         const partNumber = base + index + 1;
         if (partNumber > S3_MAX_PARTS) throw new Error(`the upload would need more than ${S3_MAX_PARTS} parts: send it in larger chunks`);
         const uploadId = await this.multipart(upload);
-        const res = await this.call(`storing part ${partNumber}`, () =>
+        const res = await backendCall(`storing part ${partNumber}`, () =>
           streamClient.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: piece, ContentLength: length }), { abortSignal: signal }),
         );
         return { PartNumber: partNumber, Size: length, ETag: res.ETag ?? '' };
       },
       record: async (added, aside) => {
-        if (aside) await this.call('storing the incomplete part', () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${key}.part`, Body: aside })));
+        if (aside) await backendCall('storing the incomplete part', () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${key}.part`, Body: aside })));
         const parts = [...(upload.state.Parts ?? []), ...added.filter((p): p is S3Part => !('whole' in p))];
         const whole = added.some((p) => 'whole' in p);
         const next: S3Info = { ...upload.state, Parts: parts, IncompletePartSize: aside?.length ?? 0, LastChunkAt: Date.now(), ...(whole ? { Completed: true } : {}) };
@@ -293,10 +284,10 @@ export class S3Store
     const key = this.key(upload.id);
     const uploadId = st.Storage?.['MultipartUpload'];
     if (!uploadId) {
-      await this.call('storing the empty object', () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: '', ContentType: 'application/octet-stream' })));
+      await backendCall('storing the empty object', () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: '', ContentType: 'application/octet-stream' })));
     } else {
       const parts = (st.Parts ?? []).map((p) => ({ PartNumber: p.PartNumber, ETag: p.ETag }));
-      await this.call('completing the multipart upload', () =>
+      await backendCall('completing the multipart upload', () =>
         this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } })),
       );
     }
@@ -309,7 +300,7 @@ export class S3Store
     // A crash between the last part and its completion leaves every byte in parts: complete it now.
     if (!(await upload.fresh()).Completed) await this.complete(upload);
     const key = this.key(upload.id);
-    return this.call(`reading ${key}`, async () => {
+    return backendCall(`reading ${key}`, async () => {
       try {
         const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
         return res.Body as Readable;
@@ -336,7 +327,7 @@ export class S3Store
     this.generations.bump(id);
     if (!st.Completed) return;
     // Terminated meanwhile (a hash kept after the client deleted its upload): do not bring the info back.
-    const gone = await this.call('checking the object', () =>
+    const gone = await backendCall('checking the object', () =>
       this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(id) })).then(
         () => false,
         (err: unknown) => {
@@ -352,7 +343,7 @@ export class S3Store
   }
 
   private async removeObjects(keys: string[]): Promise<void> {
-    await this.call('removing objects', () =>
+    await backendCall('removing objects', () =>
       this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } })),
     );
   }
@@ -368,7 +359,7 @@ export class S3Store
     });
     const uploadId = st?.Storage?.['MultipartUpload'];
     if (uploadId && !st?.Completed) {
-      await this.call('aborting the multipart upload', () =>
+      await backendCall('aborting the multipart upload', () =>
         this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key(id), UploadId: uploadId })).catch((err: unknown) => {
           if ((err as { name?: string }).name !== 'NoSuchUpload') throw err;
         }),
@@ -396,7 +387,7 @@ export class S3Store
     const names: string[] = [];
     let token: string | undefined;
     do {
-      const res = await this.call('listing uploads', () =>
+      const res = await backendCall('listing uploads', () =>
         this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token })),
       );
       for (const o of res.Contents ?? []) if (o.Key) names.push(o.Key);
