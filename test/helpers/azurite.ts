@@ -17,6 +17,8 @@ export interface Azurite {
   /** `http://127.0.0.1:<port>/devstoreaccount1` (path-style account endpoint). */
   endpoint: string;
   connectionString: string;
+  /** Its working folder (its blobs too, when it keeps them on disk). */
+  directory: string;
   serviceClient(): BlobServiceClient;
   /** Lets the test process exit while it runs (for an emulator shared by a whole test file; killed at exit). */
   unref(): void;
@@ -74,6 +76,7 @@ export async function startAzurite(opts: { onDisk?: boolean } = {}): Promise<Azu
       return child.pid;
     },
     endpoint,
+    directory: dir,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
     serviceClient,
     unref() {

@@ -5,6 +5,7 @@
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ContainerClient } from '@azure/storage-blob';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type Azurite } from './azurite.js';
@@ -104,7 +105,8 @@ export function sharedS3(): Promise<{ s3rver: S3rver; proxy: FaultProxy }> {
   s3Shared ??= (async () => {
     const s3rver = await startS3rver();
     s3rver.unref();
-    process.once('exit', () => void s3rver.cleanup());
+    // At exit only synchronous work runs: the emulator is killed by its own exit handler, its folder removed here.
+    process.once('exit', () => rmSync(s3rver.directory, { recursive: true, force: true }));
     const proxy = await startFaultProxy({ host: '127.0.0.1', port: s3rver.port }, { unref: true });
     return { s3rver, proxy };
   })();
@@ -115,7 +117,7 @@ export function sharedAzurite(): Promise<{ azurite: Azurite; proxy: FaultProxy }
   azuriteShared ??= (async () => {
     const azurite = await startAzurite();
     azurite.unref();
-    process.once('exit', () => void azurite.cleanup());
+    process.once('exit', () => rmSync(azurite.directory, { recursive: true, force: true }));
     const proxy = await startFaultProxy({ host: '127.0.0.1', port: azurite.port }, { unref: true });
     return { azurite, proxy };
   })();
