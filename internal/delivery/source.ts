@@ -4,7 +4,11 @@ import { pipeline } from 'node:stream/promises';
 import { ManifestNotFoundError, type ManifestReader } from '../manifest/hooks.js';
 import type { Manifest } from '../manifest/validate.js';
 import type { HealthCheck } from '../health/check.js';
+import type { Locker } from '../locking/locker.js';
 import { isInfoUpdater, isLocalFiles, NotFoundError, type DataStore } from '../storage/store.js';
+
+// How long a failed hash waits for a termination under way (which holds the upload's lock) to end.
+const TERMINATION_WAIT_MS = 10_000;
 
 /** What delivery reads from: the finished upload's bytes, its size and sha256, and its stored (hydrated) manifest. */
 export interface DeliverySource {
@@ -37,6 +41,8 @@ export class UploadSource implements DeliverySource {
     private readonly healthCheck: HealthCheck,
     /** Hashes local files off the event loop; without it they are streamed through a hash here. */
     private readonly hasher?: (file: string) => Promise<{ bytes: number; sha256: string }>,
+    /** The uploads' locker: a hash that failed looks again under the lock, after a termination under way. */
+    private readonly locker?: Locker,
   ) {
     this.healthName = healthCheck.name;
   }
@@ -75,17 +81,41 @@ export class UploadSource implements DeliverySource {
   private async computeSha256(id: string): Promise<string> {
     const { upload, info } = await this.finished(id);
     let hex: string;
-    if (this.hasher && isLocalFiles(this.store)) {
-      const r = await this.hasher(this.store.localPath(id));
-      if (r.bytes !== info.Size) throw new Error(`upload ${id} has ${r.bytes} bytes stored, its info says ${info.Size}`);
-      hex = r.sha256;
-    } else {
-      const hash = createHash('sha256');
-      await pipeline(await upload.read!(), hash);
-      hex = hash.digest('hex');
+    try {
+      if (this.hasher && isLocalFiles(this.store)) {
+        const r = await this.hasher(this.store.localPath(id));
+        if (r.bytes !== info.Size) throw new Error(`upload ${id} has ${r.bytes} bytes stored, its info says ${info.Size}`);
+        hex = r.sha256;
+      } else {
+        const hash = createHash('sha256');
+        await pipeline(await upload.read!(), hash);
+        hex = hash.digest('hex');
+      }
+    } catch (err) {
+      // Terminated (by its client, or expired) after it was found finished but before its bytes were read (the
+      // background hash waits for a quiet moment): nothing is left to hash, which is no failure of the store.
+      if (await this.removed(id)) throw new NotFoundError(id);
+      throw err;
     }
     if (isInfoUpdater(this.store)) await this.store.updateInfo(id, { Sha256: hex });
     return hex;
+  }
+
+  /**
+   * Whether the upload is gone, looked at under its lock: a termination holds it while it removes the files one by
+   * one, so the data can be gone while the info is still there; waiting for the lock lets the termination end first.
+   */
+  private async removed(id: string): Promise<boolean> {
+    const lock = this.locker?.newLock(id);
+    const held = lock ? await lock.lock(AbortSignal.timeout(TERMINATION_WAIT_MS), () => {}).then(() => true, () => false) : false;
+    try {
+      return await this.store.get(id).then(
+        () => false,
+        (err: unknown) => err instanceof NotFoundError,
+      );
+    } finally {
+      if (held) await lock!.unlock().catch(() => undefined);
+    }
   }
 
   async open(id: string): Promise<{ body: Readable; size: number; sha256?: string }> {

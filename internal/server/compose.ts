@@ -84,7 +84,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const delivery = await loadDeliveryConfig(config.delivery.configFile);
   for (const warning of delivery.warnings) log.warn({ file: config.delivery.configFile }, warning);
   const targets = await createTargets(delivery.targets, log, background);
-  const source = new UploadSource(store, manifests, storage.sourceHealth, isLocalFiles(store) ? (file) => background.hash(file) : undefined);
+  const source = new UploadSource(store, manifests, storage.sourceHealth, isLocalFiles(store) ? (file) => background.hash(file) : undefined, locker);
   const router = new Router(delivery);
   const bus = await buildEventBus(config, log, { appendFile: backgroundAppend, reportsRecorded: () => reports.recorded(), ...options.eventBus });
   const metrics = new ServerMetrics({ manifestLabels: config.manifest.metricsLabelsFromManifest, hooks, reports, deliveryTargets: targets.keys() });
