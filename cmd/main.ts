@@ -2,7 +2,7 @@
 import { appconfPath, loadAppconf } from '../internal/config/appconf.js';
 import { ConfigError, loadConfig, type Config } from '../internal/config/config.js';
 import { createLogger } from '../internal/logging/logger.js';
-import { composeServer } from '../internal/server/compose.js';
+import { composeServer, type Server } from '../internal/server/compose.js';
 import { preferAtomicMarking } from '../internal/runtime/gc.js';
 
 function readConfig(): Config {
@@ -19,11 +19,15 @@ function readConfig(): Config {
   }
 }
 
+/** Set once composed: a start-up that fails later (a port in use) closes it before exiting. */
+let composed: Server | undefined;
+
 async function main(): Promise<void> {
   preferAtomicMarking();
   const config = readConfig();
   const log = createLogger(config);
-  const { app, ui, core, cleaner, reports, bus, redeliver, close } = await composeServer(config, log);
+  composed = await composeServer(config, log);
+  const { app, ui, core, cleaner, reports, bus, redeliver, close } = composed;
 
   await app.listen({ port: config.server.port, host: config.server.listenHost });
   const address = app.server.address();
@@ -67,7 +71,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: 'start-up failed', err: (err as Error).message })}\n`);
+  // The I/O threads have exited before the process does: exiting while one is still starting can abort Node
+  // (see IoThread.start). Bounded: a dead dependency must not hold the exit.
+  const closing = composed?.close().catch(() => undefined);
+  await Promise.race([closing, new Promise((r) => setTimeout(r, 5_000).unref())]);
   process.exit(1);
 });

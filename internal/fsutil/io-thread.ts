@@ -44,7 +44,9 @@ interface Pending {
  * blocks.
  */
 export class IoThread {
-  private readonly pool: Piscina<IoOp[], IoResult[]>;
+  private readonly poolOptions: ConstructorParameters<typeof Piscina>[0];
+  private pool: Piscina<IoOp[], IoResult[]> | undefined;
+  private stopped = false;
   private queue: Pending[] = [];
   private scheduled = false;
   private closing = false;
@@ -58,7 +60,7 @@ export class IoThread {
     this.maxBatch = opts.maxBatch ?? 256;
     this.gate = opts.gate;
     const threads = opts.threads ?? 1;
-    this.pool = new Piscina({
+    this.poolOptions = {
       filename: new URL('./io-thread-worker.js', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
@@ -66,7 +68,17 @@ export class IoThread {
       niceIncrement: opts.niceIncrement ?? 0,
       atomics: 'disabled',
       resourceLimits: RESOURCE_LIMITS,
-    });
+    };
+  }
+
+  /**
+   * Starts the threads now rather than at the first operation (so that the first upload does not wait for them).
+   * They are not started by the constructor: a process that exits (process.exit) while a worker thread is still
+   * starting can abort natively (nodejs/node#25007), so the server starts them only once its configuration has been
+   * accepted, and closes them before exiting.
+   */
+  start(): void {
+    this.threads();
   }
 
   /** Appends `data` to `path`, creating it with `mode`. */
@@ -130,10 +142,15 @@ export class IoThread {
     if (this.gate && !this.closing) await Promise.race([this.gate.settle(), this.closed]);
   }
 
+  private threads(): Piscina<IoOp[], IoResult[]> {
+    if (this.stopped) throw new IoError('the I/O thread is closed', undefined);
+    return (this.pool ??= new Piscina(this.poolOptions));
+  }
+
   private async send(batch: Pending[]): Promise<void> {
     let results: IoResult[];
     try {
-      results = await this.pool.run(batch.map((p) => p.op));
+      results = await this.threads().run(batch.map((p) => p.op));
     } catch (err) {
       for (const p of batch) p.reject(err as Error);
       return;
@@ -145,11 +162,12 @@ export class IoThread {
     });
   }
 
-  /** Lets queued operations finish, then stops the threads. */
+  /** Lets queued operations finish, then stops the threads and waits for them to have exited. */
   async close(): Promise<void> {
     this.closing = true;
     this.markClosed();
     await this.drain();
-    await this.pool.close();
+    this.stopped = true;
+    await this.pool?.close();
   }
 }

@@ -125,6 +125,10 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     log,
   );
   const ui = await createUi({ config, configs, loader: configLoader, api: app, log, auth });
+  // Only now, with every part of the configuration accepted, do the I/O threads start: a refused configuration
+  // exits the process, and exiting while a worker thread is still starting can abort Node (see IoThread.start).
+  requestIo.start();
+  background.start();
   return {
     app,
     ui,
@@ -136,9 +140,13 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     auth,
     redeliver: () => redeliverPending({ store, source, router, bus, reportsFolder: config.reports.localReportsFolder, log }),
     async close() {
-      await reportSinks.close();
-      await closeTargets(targets);
-      await Promise.all([background.close(), requestIo.close(), locker.close?.(), storage.close()]);
+      try {
+        await reportSinks.close();
+        await closeTargets(targets);
+      } finally {
+        // Even when a sink or target fails to close: the threads must have exited before the process exits.
+        await Promise.all([background.close(), requestIo.close(), locker.close?.(), storage.close()]);
+      }
     },
   };
 }

@@ -3,6 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import dotenv from 'dotenv';
@@ -418,6 +419,19 @@ describe('config: the real binary', () => {
     const r = await runToExit({}, ['-appconf']);
     assert.equal(r.code, 1, r.output);
     assert.match(r.output, /appconf/);
+  });
+
+  it('a port already in use exits 1 with the reason (after stopping the I/O threads it had started)', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as net.AddressInfo).port;
+      const r = await runToExit({ SERVER_PORT: String(port) });
+      assert.equal(r.code, 1, r.output);
+      assert.match(r.output, /"msg":"start-up failed".*EADDRINUSE/);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   it('an unknown command-line argument exits 1', async () => {

@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { IoError, IoThread } from '../../internal/fsutil/io-thread.js';
+import { threadsStartedBy } from '../helpers/threads.js';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -128,6 +129,23 @@ describe('I/O thread', () => {
     const values = await threadNiceValues();
     assert.equal(values[0], 0, 'the main thread is first and keeps nice 0');
     assert.equal(values.filter((v) => v === 5).length, 2, `two threads at nice 5, got ${values.join(',')}`);
+  });
+
+  it('starts its threads only when asked to (start) or at the first operation, and none after close', async () => {
+    // A process may exit (a refused configuration) right after creating it: no thread may be starting then.
+    let idle: IoThread | undefined;
+    assert.equal(await threadsStartedBy(() => (idle = new IoThread({ threads: 2 }))), 0);
+    assert.equal(await threadsStartedBy(() => idle!.close()), 0, 'closing one never started starts none');
+    await assert.rejects(idle!.append(path.join(dir, 'after-close'), 'x', 0o644), /closed/);
+
+    const started = new IoThread({ threads: 2 });
+    assert.equal(await threadsStartedBy(() => started.start()), 2);
+    await started.close();
+    const lazy = new IoThread();
+    const file = path.join(dir, 'lazy');
+    await writeFile(file, 'abc');
+    assert.equal(await threadsStartedBy(async () => assert.equal((await lazy.hash(file)).sha256, sha256('abc'))), 1);
+    await lazy.close();
   });
 
   it('close lets operations asked for just before it finish', async () => {

@@ -2,11 +2,16 @@
 // the variable and never repeats the value (it holds the shared access key) — in-process and through the real server.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { parseConnectionString, scrubSecrets } from '../../internal/servicebus/connection-string.js';
 import { createServiceBusClient } from '../../internal/servicebus/client.js';
 import { buildReportSinks } from '../../internal/reports/select.js';
 import { buildEventBus } from '../../internal/events/select.js';
+import { composeServer } from '../../internal/server/compose.js';
 import { runToExit } from '../helpers/server.js';
+import { threadsStartedBy } from '../helpers/threads.js';
 import { captureLogger } from '../helpers/delivery.js';
 import { configFrom, SECRET } from './support.js';
 
@@ -70,6 +75,25 @@ describe('Service Bus connection string validation', () => {
 });
 
 describe('the real server refuses to start with a malformed connection string', () => {
+  it('composing the server refuses it before any I/O thread starts (the process then exits at once)', async () => {
+    // Exiting while a worker thread is still starting can abort Node (nodejs/node#25007): none may be starting.
+    const dir = await mkdtemp(path.join(tmpdir(), 'dex-sb-compose-'));
+    try {
+      const config = configFrom({
+        LOCAL_FOLDER_UPLOADS_TUS: path.join(dir, 'uploads'),
+        LOCAL_REPORTS_FOLDER: path.join(dir, 'reports'),
+        LOCAL_EVENTS_FOLDER: path.join(dir, 'events'),
+        REPORTER_CONNECTION_STRING: 'garbage',
+        REPORTER_QUEUE: 'reports',
+      });
+      const { log } = captureLogger();
+      const started = await threadsStartedBy(() => assert.rejects(composeServer(config, log), /^ConfigError: REPORTER_CONNECTION_STRING: malformed/));
+      assert.equal(started, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   const blocks: Array<[string, Record<string, string>]> = [
     ['REPORTER_CONNECTION_STRING', { REPORTER_QUEUE: 'reports' }],
     ['PUBLISHER_CONNECTION_STRING', { PUBLISHER_TOPIC: 'file-ready' }],
