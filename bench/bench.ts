@@ -1,5 +1,8 @@
 // `npm run bench`: our server side by side with @tus/server (+ @tus/file-store) and a bare node:http
-// streaming baseline. Every measurement starts the server fresh in an empty temporary folder, drives it from a
+// streaming baseline. Each workload of ours has two clocks: acknowledged (the last HTTP response) and end to end (the
+// last upload's SUCCESS blob-file-copy report and FileReady event written: bench/pipeline.ts); the other servers have
+// no pipeline, so for them both are the same. Sustained workloads (a minute of uploads) add delivered rates and the
+// backlog; HEAD is also measured through autocannon (bench/autocannon-heads.ts). Every measurement starts the server fresh in an empty temporary folder, drives it from a
 // separate load-generator process (bench/loadgen.ts) over a keep-alive agent, waits until the server is idle,
 // stops it by PID and removes its data. Servers alternate A B C A B C … per workload; medians are reported.
 // Fairness on a small VM: 1 GiB is written and deleted before each workload's first cell (cold memory), `sync`
@@ -16,12 +19,15 @@
 //                            [--scrape-metrics] [--backends s3,azure | none]
 //   node dist/bench/bench.js --locking [--quick] [--rounds N]   (the Redis locker: bench/locking.ts)
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Job, JobResult, LoadgenGo, LoadgenMessage, Warmup } from './loadgen.js';
+import type { Job, JobResult, LoadgenGo, LoadgenMessage } from './loadgen.js';
+import { acknowledgedTimes, sustained, waitPipeline, type DeliveryTimes } from './pipeline.js';
+import { workloads, type Workload } from './workloads.js';
+import { fmtNum, table, targets, type Row } from './report.js';
 import { startScraping, type Scraper } from './scrape.js';
 import { runCloudBench, type CloudBackend } from './cloud.js';
 
@@ -48,10 +54,12 @@ interface Options {
   locking: boolean;
   /** Cloud stores compared with their SDKs (bench/cloud.ts): both by default, none with --scrape-metrics. */
   backends: CloudBackend[];
+  /** Rounds of the sustained workloads (default 1: each lasts a minute and averages over thousands of uploads). */
+  sustainedRounds: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, rounds: 0, rotate: false, scrapeMetrics: false, locking: false, backends: [] };
+  const o: Options = { quick: false, rounds: 0, rotate: false, scrapeMetrics: false, locking: false, backends: [], sustainedRounds: 1 };
   let backends: CloudBackend[] | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -69,6 +77,10 @@ function parseArgs(argv: string[]): Options {
       o.rounds = Number.parseInt(val(), 10);
       if (!(o.rounds >= 1)) throw new Error('--rounds needs a whole number of at least 1');
     }
+    else if (a === '--sustained-rounds') {
+      o.sustainedRounds = Number.parseInt(val(), 10);
+      if (!(o.sustainedRounds >= 1)) throw new Error('--sustained-rounds needs a whole number of at least 1');
+    }
     else if (a === '--workloads') o.workloads = val().split(',');
     else if (a === '--servers') o.servers = val().split(',');
     else if (a === '--backends') {
@@ -79,7 +91,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--cpu-prof') o.cpuProf = path.resolve(val());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--rotate] [--workloads single,chunked,small,head,parallel]\n' +
+        'usage: node dist/bench/bench.js [--quick] [--json FILE] [--rounds N] [--rotate]\n' +
+          '                                [--workloads single,chunked,small,head,head-ac,head-agent,parallel,sustained,sustained-large]\n' +
+          '                                [--sustained-rounds N (default 1)]\n' +
           '                                [--servers ours,ours-scraped,tus,baseline] [--cpu-prof DIR (profiles ours)]\n' +
           '                                [--scrape-metrics (ours with GET /metrics every second; default: ours, ours-scraped on small,head)]\n' +
           '                                [--backends s3,azure | none (our S3 and Azure stores against the SDKs; default both)]\n' +
@@ -257,15 +271,6 @@ async function waitIdle(s: Running, maxMs: number): Promise<number> {
   return Date.now() - t0;
 }
 
-/** Uploads of ours with a SUCCESS delivery report (the shipped deliver.yml sends dextesting to one target). */
-async function deliveredUploads(dir: string): Promise<number> {
-  const folder = path.join(dir, 'uploads', 'reports');
-  const names = (await readdir(folder).catch(() => [] as string[])).filter((n) => n.endsWith('_blob-file-copy'));
-  let done = 0;
-  for (const n of names) if ((await readFile(path.join(folder, n), 'utf8').catch(() => '')).includes('"status":"SUCCESS"')) done++;
-  return done;
-}
-
 /** Waits until at least `uploads` uploads have their upload-status report file (set-up: created, half sent). */
 async function waitReported(s: Running, uploads: number, maxMs: number): Promise<void> {
   const folder = path.join(s.dir, 'uploads', 'reports');
@@ -276,17 +281,6 @@ async function waitReported(s: Running, uploads: number, maxMs: number): Promise
     if (done >= uploads) return;
     if (Date.now() - t0 > maxMs) throw new Error(`${s.def.label}: only ${done} of ${uploads} set-up uploads reported after ${maxMs} ms`);
     await sleep(50);
-  }
-}
-
-/** Waits until at least `uploads` uploads are delivered; returns the time waited. */
-async function waitDelivered(s: Running, uploads: number, maxMs: number): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    const done = await deliveredUploads(s.dir);
-    if (done >= uploads) return Date.now() - t0;
-    if (Date.now() - t0 > maxMs) throw new Error(`${s.def.label}: only ${done} of ${uploads} uploads delivered after ${maxMs} ms`);
-    await sleep(200);
   }
 }
 
@@ -377,75 +371,6 @@ function runLoadgen(job: Job, timeoutMs: number, onSetUp: (uploads: number) => P
 
 // ---------------------------------------------------------------------------------------------- workloads
 
-interface Metric {
-  key: string;
-  label: string;
-  unit: string;
-  better: 'higher' | 'lower';
-  digits: number;
-  value: (r: JobResult) => number;
-}
-
-interface Workload {
-  id: string;
-  title: string;
-  job: (base: string, createPath: string) => Job;
-  metrics: Metric[];
-  timeoutMs: number;
-}
-
-const mbps: Metric = { key: 'MBps', label: 'throughput', unit: 'MB/s', better: 'higher', digits: 1, value: (r) => r.bytes / 1e6 / (r.elapsedMs / 1000) };
-const opsPerSec = (label: string, unit: string): Metric => ({ key: 'opsPerSec', label, unit, better: 'higher', digits: 0, value: (r) => r.operations / (r.elapsedMs / 1000) });
-const p50: Metric = { key: 'p50Ms', label: 'latency p50', unit: 'ms', better: 'lower', digits: 2, value: (r) => r.p50Ms };
-const p99: Metric = { key: 'p99Ms', label: 'latency p99', unit: 'ms', better: 'lower', digits: 2, value: (r) => r.p99Ms };
-
-function workloads(quick: boolean): Workload[] {
-  const warmup: Warmup = quick ? { uploads: 8, heads: 16 } : { uploads: 64, heads: 256 };
-  const single = quick ? 32 * MiB : GiB;
-  const chunked = quick ? 32 * MiB : 256 * MiB;
-  const small = quick ? 200 : 2000;
-  const heads = quick ? 1000 : 5000;
-  const par = quick ? { n: 64, size: 2 * MiB } : { n: 64, size: 16 * MiB };
-  const fmt = (b: number) => (b >= GiB ? `${b / GiB} GiB` : `${b / MiB} MiB`);
-  return [
-    {
-      id: 'single',
-      title: `${fmt(single)} in one PATCH`,
-      job: (base, createPath) => ({ kind: 'uploads', base, createPath, count: 1, size: single, chunk: single, concurrency: 1, creationWithUpload: false, warmup }),
-      metrics: [mbps],
-      timeoutMs: 600_000,
-    },
-    {
-      id: 'chunked',
-      title: `${fmt(chunked)} in 8 MiB PATCHes`,
-      job: (base, createPath) => ({ kind: 'uploads', base, createPath, count: 1, size: chunked, chunk: 8 * MiB, concurrency: 1, creationWithUpload: false, warmup }),
-      metrics: [mbps],
-      timeoutMs: 600_000,
-    },
-    {
-      id: 'small',
-      title: `${small} × 4 KiB creation-with-upload, c=32`,
-      job: (base, createPath) => ({ kind: 'uploads', base, createPath, count: small, size: 4096, chunk: 4096, concurrency: 32, creationWithUpload: true, warmup }),
-      metrics: [opsPerSec('rate', 'uploads/s'), p50, p99],
-      timeoutMs: 300_000,
-    },
-    {
-      id: 'head',
-      title: `${heads} HEADs, c=32`,
-      job: (base, createPath) => ({ kind: 'head', base, createPath, targets: 64, requests: heads, concurrency: 32, warmup }),
-      metrics: [opsPerSec('rate', 'req/s'), p50, p99],
-      timeoutMs: 300_000,
-    },
-    {
-      id: 'parallel',
-      title: `${par.n} × ${fmt(par.size)} in 1 MiB PATCHes, c=${par.n}`,
-      job: (base, createPath) => ({ kind: 'uploads', base, createPath, count: par.n, size: par.size, chunk: MiB, concurrency: par.n, creationWithUpload: false, warmup }),
-      metrics: [mbps],
-      timeoutMs: 600_000,
-    },
-  ];
-}
-
 // ---------------------------------------------------------------------------------------------- running
 
 interface Cell {
@@ -453,6 +378,8 @@ interface Cell {
   /** Wall-clock phases of this measurement (ms). */
   phases: { start: number; load: number; idle: number; stop: number };
   result: JobResult;
+  /** When each timed upload was done end to end (ours: delivered and reported; the others: acknowledged). */
+  delivery: DeliveryTimes;
   peakRssMiB: number;
   /** CPU seconds (user + system) the server used from the start of the timed part until it was idle again. */
   serverCpuS: number;
@@ -489,15 +416,18 @@ async function runCell(def: ServerDef, w: Workload, round: number, opts: Options
     const scraped = await scraper?.stop();
     if (scraped?.failures.length) throw new Error(`${def.label}: ${scraped.failures.length} scrapes of /metrics failed: ${scraped.failures.slice(0, 3).join('; ')}`);
     phases.load = lap();
-    let idleWaitMs = await waitIdle(s, 60_000);
-    // Ours: every upload's delivery must be done (one SUCCESS blob-file-copy report per upload) before the next cell.
-    if (def.pipeline && w.id !== 'head') idleWaitMs += await waitDelivered(s, result.operations, 120_000);
+    // Ours: every upload's delivery must be done (one SUCCESS blob-file-copy report per upload) before the next cell;
+    // when each was done is the end-to-end clock (bench/pipeline.ts).
+    const t0 = Date.now();
+    const delivery =
+      def.pipeline && !w.id.startsWith('head') ? await waitPipeline(s.dir, result.operations, w.timeoutMs, def.label) : acknowledgedTimes(result);
+    const idleWaitMs = Date.now() - t0 + (await waitIdle(s, 60_000));
     phases.idle = lap();
     const serverCpuS = ((cpuTicks(s.pid) ?? cpu0) - cpu0) / CLK_TCK;
     const peak = s.stopSampling();
     const stored = await storedBytes(s.dir);
     if (stored < result.totalBytesSent) throw new Error(`${def.label}: only ${stored} bytes on disk after ${result.totalBytesSent} bytes were uploaded`);
-    cell = { round, phases, result, peakRssMiB: peak / MiB, serverCpuS, idleWaitMs, storedBytes: stored, ...(scraped ? { scrapes: scraped.scrapes } : {}) };
+    cell = { round, phases, result, delivery, peakRssMiB: peak / MiB, serverCpuS, idleWaitMs, storedBytes: stored, ...(scraped ? { scrapes: scraped.scrapes } : {}) };
   } catch (err) {
     process.stderr.write(`\n--- last output of ${def.label} (pid ${s.pid}) ---\n${s.log().slice(-4000)}\n`);
     throw err;
@@ -520,83 +450,6 @@ function median(xs: number[]): number {
   const n = s.length;
   if (n === 0) return NaN;
   return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
-
-interface Row {
-  workload: string;
-  title: string;
-  metric: string;
-  unit: string;
-  better: 'higher' | 'lower';
-  digits: number;
-  rounds: Record<string, number[]>;
-  median: Record<string, number>;
-  oursVsTus: number | null;
-  oursVsBaseline: number | null;
-  /** ours+scrape / ours (--scrape-metrics). */
-  scrapedVsOurs: number | null;
-}
-
-function fmtNum(v: number | undefined, digits: number): string {
-  if (v === undefined || !Number.isFinite(v)) return '–';
-  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function table(rows: Row[], servers: ServerDef[]): string {
-  const scraped = rows.some((r) => r.scrapedVsOurs !== null);
-  const ratio = (v: number | null) => (v === null ? '–' : v.toFixed(2));
-  const head = ['workload', 'metric', ...servers.map((s) => s.label), 'ours/@tus', 'ours/base', ...(scraped ? ['scrape/ours'] : [])];
-  const body = rows.map((r) => [
-    r.title,
-    `${r.metric} (${r.unit}) ${r.better === 'higher' ? '↑' : '↓'}`,
-    ...servers.map((s) => fmtNum(r.median[s.id], r.digits)),
-    ratio(r.oursVsTus),
-    ratio(r.oursVsBaseline),
-    ...(scraped ? [ratio(r.scrapedVsOurs)] : []),
-  ]);
-  const all = [head, ...body];
-  const widths = head.map((_, i) => Math.max(...all.map((row) => [...row[i]!].length)));
-  const line = (row: string[]) =>
-    row
-      .map((c, i) => (i < 2 ? c + ' '.repeat(widths[i]! - [...c].length) : ' '.repeat(widths[i]! - [...c].length) + c))
-      .join('  ');
-  const sep = widths.map((w) => '-'.repeat(w)).join('  ');
-  return [line(head), sep, ...body.map(line)].join('\n');
-}
-
-interface Target {
-  what: string;
-  value: number | null;
-  goal: string;
-  met: boolean | null;
-  note?: string;
-}
-
-function targets(rows: Row[]): Target[] {
-  const find = (w: string, m: string) => rows.find((r) => r.workload === w && r.metric === m);
-  const ratio = (w: string, m: string, vs: 'tus' | 'baseline') => {
-    const r = find(w, m);
-    return r ? (vs === 'tus' ? r.oursVsTus : r.oursVsBaseline) : null;
-  };
-  const out: Target[] = [];
-  const ge = (what: string, v: number | null, min: number, note?: string) =>
-    out.push({ what, value: v, goal: `≥ ${min}`, met: v === null ? null : v >= min, ...(note ? { note } : {}) });
-  ge('single PATCH: ours/baseline MB/s', ratio('single', 'throughput', 'baseline'), 0.9);
-  ge('8 MiB PATCHes: ours/baseline MB/s', ratio('chunked', 'throughput', 'baseline'), 0.9);
-  ge('64 parallel: ours/baseline MB/s', ratio('parallel', 'throughput', 'baseline'), 0.85);
-  ge('HEAD: ours/@tus req/s', ratio('head', 'rate', 'tus'), 3);
-  const hp = ratio('head', 'latency p99', 'tus');
-  out.push({ what: 'HEAD: ours/@tus p99', value: hp, goal: '≤ 0.5', met: hp === null ? null : hp <= 0.5 });
-  ge('small uploads: ours/@tus uploads/s', ratio('small', 'rate', 'tus'), 1.0, 'target is for the full DEX pipeline (validation, reports, events, delivery)');
-  // Issue 14: keeping the metrics, scraped every second, costs under 3 %.
-  for (const w of ['small', 'head']) {
-    const r = find(w, 'rate');
-    if (r && r.scrapedVsOurs !== null) ge(`${w === 'small' ? 'small uploads' : 'HEAD'}: ours+scrape/ours rate`, r.scrapedVsOurs, 0.97, '/metrics scraped every second');
-  }
-  const rss = rows.filter((r) => r.metric === 'peak RSS').map((r) => r.median['ours'] ?? NaN);
-  const maxRss = rss.length ? Math.max(...rss) : null;
-  out.push({ what: 'ours peak RSS, worst workload (MiB)', value: maxRss, goal: '< 200', met: maxRss === null ? null : maxRss < 200 });
-  return out;
 }
 
 /** `sync(1)`: writes back every dirty page of the machine. */
@@ -627,7 +480,11 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.locking) return (await import('./locking.js')).runLockingBench(opts);
   const servers = SERVERS.filter((s) => !opts.servers || opts.servers.includes(s.id));
-  const wls = workloads(opts.quick).filter((w) => !opts.workloads || opts.workloads.includes(w.id));
+  const freeDisk = () => {
+    const f = statfsSync(os.tmpdir());
+    return f.bavail * f.bsize;
+  };
+  const wls = workloads(opts.quick, freeDisk).filter((w) => (opts.workloads ? opts.workloads.includes(w.id) : !(opts.scrapeMetrics && w.sustained)));
   if ((servers.length === 0 || wls.length === 0) && opts.backends.length === 0) throw new Error('nothing to run');
   const started = Date.now();
   const loadBefore = os.loadavg();
@@ -639,7 +496,14 @@ async function main(): Promise<void> {
   );
 
   const cells: Record<string, Record<string, Cell[]>> = {};
+  const ran: Workload[] = [];
   for (const w of wls) {
+    const why = w.cannotRun?.();
+    if (why) {
+      process.stderr.write(`bench: skipping ${w.id}: ${why}\n`);
+      continue;
+    }
+    ran.push(w);
     cells[w.id] = {};
     // Whoever runs first in a workload would otherwise pay for the machine's cold memory: on these VMs, freed page
     // cache goes back to the host within seconds, and the first gigabyte written afterwards costs far more (touching
@@ -647,14 +511,16 @@ async function main(): Promise<void> {
     // of the large workloads cost whoever ran first 30 % (ours/baseline 0.72 in round 1, 0.91 in later rounds).
     await warmPageCache(opts.quick ? 64 * MiB : GiB);
     await flushPageCache();
-    for (let round = 1; round <= opts.rounds; round++) {
+    const rounds = w.sustained ? opts.sustainedRounds : opts.rounds;
+    for (let round = 1; round <= rounds; round++) {
       const first = opts.rotate ? (round - 1) % servers.length : 0;
       for (const s of [...servers.slice(first), ...servers.slice(0, first)]) {
         const c = await runCell(s, w, round, opts);
         (cells[w.id]![s.id] ??= []).push(c);
-        const m = w.metrics.map((mt) => `${fmtNum(mt.value(c.result), mt.digits)} ${mt.unit}`).join(', ');
+        const m = w.metrics.map((mt) => `${mt.label} ${fmtNum(mt.value(c), mt.digits)} ${mt.unit}`).join(', ');
         const scrapes = c.scrapes === undefined ? '' : `, ${c.scrapes} scrapes of /metrics`;
-        process.stderr.write(`  ${w.id.padEnd(8)} round ${round}  ${s.label.padEnd(11)}  ${m}${scrapes}, peak RSS ${c.peakRssMiB.toFixed(1)} MiB, CPU ${c.serverCpuS.toFixed(2)} s (client ${c.result.clientCpuS.toFixed(2)} s)  [start ${c.phases.start} ms, load ${c.phases.load} ms, idle ${c.phases.idle} ms, stop ${c.phases.stop} ms]\n`);
+        const backlog = w.sustained ? `, backlog every 5 s ${sustained(c.result, c.delivery).backlogEvery5s.join(' ')}` : '';
+        process.stderr.write(`  ${w.id.padEnd(8)} round ${round}  ${s.label.padEnd(11)}  ${m}${scrapes}${backlog}, peak RSS ${c.peakRssMiB.toFixed(1)} MiB, CPU ${c.serverCpuS.toFixed(2)} s (client ${c.result.clientCpuS.toFixed(2)} s)  [start ${c.phases.start} ms, load ${c.phases.load} ms, idle ${c.phases.idle} ms, stop ${c.phases.stop} ms]\n`);
       }
     }
   }
@@ -682,8 +548,8 @@ async function main(): Promise<void> {
       scrapedVsOurs: ratio('ours-scraped', 'ours'),
     });
   };
-  for (const w of wls) {
-    for (const mt of w.metrics) mkRow(w, mt.label, mt.unit, mt.better, mt.digits, (c) => mt.value(c.result));
+  for (const w of ran) {
+    for (const mt of w.metrics) mkRow(w, mt.label, mt.unit, mt.better, mt.digits, (c) => mt.value(c));
     mkRow(w, 'peak RSS', 'MiB', 'lower', 1, (c) => c.peakRssMiB);
     mkRow(w, 'server CPU', 's', 'lower', 2, (c) => c.serverCpuS);
   }
@@ -698,6 +564,15 @@ async function main(): Promise<void> {
     for (const t of tg) {
       const mark = t.met === null ? 'n/a ' : t.met ? 'met ' : 'MISS';
       process.stdout.write(`  [${mark}] ${t.what}: ${t.value === null ? '–' : t.value.toFixed(2)} (${t.goal})${t.note ? ` — ${t.note}` : ''}\n`);
+    }
+  }
+  for (const w of ran.filter((x) => x.sustained)) {
+    process.stdout.write(`\n${w.title}: backlog (acknowledged, not yet delivered) every 5 s of the load\n`);
+    for (const sv of servers.filter((x) => x.pipeline)) {
+      for (const c of cells[w.id]![sv.id] ?? []) {
+        const su = sustained(c.result, c.delivery);
+        process.stdout.write(`  ${sv.label} round ${c.round}: ${su.backlogEvery5s.join(' ')} (peak ${su.peakBacklog}, drained ${(su.drainMs / 1000).toFixed(2)} s after the load)\n`);
+      }
     }
   }
   if (cloud) {
@@ -719,10 +594,25 @@ async function main(): Promise<void> {
       loadAverage: { before: loadBefore, after: loadAfter },
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: os.totalmem() / GiB, node: process.version, platform: `${os.platform()} ${os.release()}` },
       servers: servers.map((s) => ({ id: s.id, label: s.label })),
-      workloads: wls.map((w) => ({ id: w.id, title: w.title, job: w.job('http://127.0.0.1:PORT', '/files') })),
+      workloads: ran.map((w) => ({ id: w.id, title: w.title, job: w.job('http://127.0.0.1:PORT', '/files') })),
       rows: rows.map(({ digits: _d, ...r }) => r),
       targets: tg,
-      cells,
+      // Per-upload times are summed up in the rows (and the backlog series), not kept.
+      cells: Object.fromEntries(
+        Object.entries(cells).map(([w, byServer]) => [
+          w,
+          Object.fromEntries(
+            Object.entries(byServer).map(([id, cs]) => [
+              id,
+              cs.map(({ delivery, result: { completionsMs: _c, ...result }, ...c }) => ({
+                ...c,
+                result,
+                ...(ran.find((x) => x.id === w)?.sustained ? { backlogEvery5s: sustained({ ...result, completionsMs: _c }, delivery).backlogEvery5s } : {}),
+              })),
+            ]),
+          ),
+        ]),
+      ),
       cloud: cloud?.rows ?? null,
       elapsedSeconds: elapsedS,
       table: text,
@@ -745,7 +635,7 @@ function runCloud(opts: Options) {
           port: s.port,
           async settle(uploads) {
             await waitIdle(s, 120_000);
-            await waitDelivered(s, uploads, 600_000);
+            await waitPipeline(s.dir, uploads, 600_000, ours.label);
             return s.stopSampling();
           },
           async stop() {

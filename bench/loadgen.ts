@@ -5,6 +5,7 @@ import { randomFillSync } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { autocannonHeads } from './autocannon-heads.js';
 
 export interface Warmup {
   /** 4 KiB creation-with-upload uploads before the clock starts. */
@@ -25,6 +26,8 @@ export type Job =
       concurrency: number;
       creationWithUpload: boolean;
       warmup: Warmup;
+      /** Sustained: workers keep starting uploads until this much time has passed (`count` is then ignored). */
+      durationMs?: number;
     }
   | {
       kind: 'head';
@@ -35,11 +38,24 @@ export type Job =
       requests: number;
       concurrency: number;
       warmup: Warmup;
+      /**
+       * Who sends the timed HEADs: this process over raw keep-alive sockets (default), autocannon over keep-alive
+       * connections (`autocannon`), or this process through Node's http.Agent (`http-agent`), which opens a new
+       * connection for every HEAD (see HeadConnection): what a generator built on Node's http client measures.
+       */
+      generator?: HeadGenerator;
     };
+
+export type HeadGenerator = 'loadgen' | 'autocannon' | 'http-agent';
 
 export interface JobResult {
   /** From the first timed request to the last HTTP response. */
   elapsedMs: number;
+  /** When the timed part started and ended, in ms since the epoch (the clock of the servers' file times). */
+  startedAtMs: number;
+  endedAtMs: number;
+  /** Uploads: when each timed upload got its last response, ms after startedAtMs, in completion order. */
+  completionsMs: number[];
   /** Uploads completed or HEADs answered in the timed part. */
   operations: number;
   /** Body bytes sent in the timed part. */
@@ -230,14 +246,14 @@ function expect(r: Resp, status: number, what: string): void {
   if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status} ${r.body.slice(0, 300)}`);
 }
 
-/** Runs fn(0..total-1) with `concurrency` workers; `w` is the worker's index. */
-async function pool(total: number, concurrency: number, fn: (i: number, w: number) => Promise<void>): Promise<void> {
+/** Runs fn(0..total-1) with `concurrency` workers; `w` is the worker's index. A worker whose fn says 'stop' ends. */
+async function pool(total: number, concurrency: number, fn: (i: number, w: number) => Promise<void | 'stop' | undefined>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(concurrency, total) }, async (_, w) => {
     for (;;) {
       const i = next++;
       if (i >= total) return;
-      await fn(i, w);
+      if ((await fn(i, w)) === 'stop') return;
     }
   });
   await Promise.all(workers);
@@ -283,6 +299,13 @@ class Client {
     if (r.headers['upload-offset'] !== String(offset)) throw new Error(`HEAD: Upload-Offset ${r.headers['upload-offset']}, expected ${offset}`);
   }
 
+  /** HEAD through the keep-alive http.Agent, which closes the connection after the response (see HeadConnection). */
+  async headViaAgent(url: URL, offset: number): Promise<void> {
+    const r = await send(this.agent, url, 'HEAD', {}, 0);
+    expect(r, 200, 'HEAD');
+    if (r.headers['upload-offset'] !== String(offset)) throw new Error(`HEAD: Upload-Offset ${r.headers['upload-offset']}, expected ${offset}`);
+  }
+
   async upload(size: number, chunk: number, creationWithUpload: boolean): Promise<void> {
     const first = creationWithUpload ? Math.min(size, chunk) : 0;
     const url = await this.create(size, first);
@@ -314,51 +337,77 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
+/** Epoch milliseconds of a performance.now() reading (sub-millisecond, comparable with file modification times). */
+const epochMs = (t: number) => performance.timeOrigin + t;
+
 export async function runJob(job: Job): Promise<JobResult> {
   stats.newConnections = 0;
   const client = new Client(job.base, job.createPath, job.concurrency);
   try {
     const latencies: number[] = [];
+    const completionsMs: number[] = [];
     let bytes = 0;
     let operations = 0;
-    let elapsedMs: number;
+    let t0: number;
+    let t1: number;
     let cpu0 = process.cpuUsage();
     if (job.kind === 'uploads') {
       await client.warmup(job.warmup, Math.min(32, Math.max(job.concurrency, 8)));
       await setUpDone(job.warmup.uploads);
       timedPartStarts();
       cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      await pool(job.count, job.concurrency, async () => {
+      t0 = performance.now();
+      // Sustained: no upload starts once the duration has passed; the ones under way finish.
+      const deadline = job.durationMs === undefined ? Infinity : t0 + job.durationMs;
+      const total = job.durationMs === undefined ? job.count : Number.MAX_SAFE_INTEGER;
+      await pool(total, job.concurrency, async () => {
         const s = performance.now();
+        if (s >= deadline) return 'stop';
         await client.upload(job.size, job.chunk, job.creationWithUpload);
-        latencies.push(performance.now() - s);
+        const e = performance.now();
+        latencies.push(e - s);
+        completionsMs.push(e - t0);
         bytes += job.size;
         operations++;
+        return undefined;
       });
-      elapsedMs = performance.now() - t0;
+      t1 = performance.now();
     } else {
       await client.warmup(job.warmup, job.concurrency);
       const targets: URL[] = [];
       await pool(job.targets, job.concurrency, async () => {
         targets.push(await client.create(8192, 4096));
       });
+      const generator = job.generator ?? 'loadgen';
+      if (generator === 'autocannon') await autocannonHeads(targets, Math.min(job.requests, 2000), job.concurrency); // its own warm-up
       await setUpDone(job.warmup.uploads + job.targets);
       timedPartStarts();
       cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      await pool(job.requests, job.concurrency, async (i, w) => {
-        const s = performance.now();
-        await client.head(targets[i % targets.length]!, 4096, w);
-        latencies.push(performance.now() - s);
-        operations++;
-      });
-      elapsedMs = performance.now() - t0;
+      t0 = performance.now();
+      if (generator === 'autocannon') {
+        const r = await autocannonHeads(targets, job.requests, job.concurrency);
+        t1 = t0 + r.elapsedMs;
+        operations = r.operations;
+        latencies.push(...r.latencies);
+      } else {
+        await pool(job.requests, job.concurrency, async (i, w) => {
+          const s = performance.now();
+          const url = targets[i % targets.length]!;
+          await (generator === 'http-agent' ? client.headViaAgent(url, 4096) : client.head(url, 4096, w));
+          latencies.push(performance.now() - s);
+          operations++;
+          return undefined;
+        });
+        t1 = performance.now();
+      }
     }
     const cpu = process.cpuUsage(cpu0);
     latencies.sort((a, b) => a - b);
     return {
-      elapsedMs,
+      elapsedMs: t1 - t0,
+      startedAtMs: epochMs(t0),
+      endedAtMs: epochMs(t1),
+      completionsMs,
       operations,
       bytes,
       totalBytesSent: client.bytesSent,
