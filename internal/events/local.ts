@@ -152,6 +152,11 @@ export class MemoryBus implements EventPublisher {
     }
   }
 
+  /** Events waiting for a worker or being handled now (retries waiting for their back-off are not counted). */
+  get backlog(): number {
+    return this.queue.length + this.busy;
+  }
+
   /** Resolves when no event is queued, in flight or waiting for a retry. */
   idle(): Promise<void> {
     if (this.busy === 0 && this.delayed === 0 && this.queue.length === 0) return Promise.resolve();

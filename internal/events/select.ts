@@ -19,6 +19,8 @@ export interface EventBus {
   readonly health: HealthCheck[];
   /** Resolves when nothing is queued, in flight, waiting for a retry or waiting to be published (tests, benchmark). */
   idle(): Promise<void>;
+  /** Events of this instance's memory channel waiting for a worker or being delivered now (0 with brokers only). */
+  backlog(): number;
   close(): Promise<void>;
 }
 
@@ -113,6 +115,7 @@ export async function buildEventBus(config: Config, log: Logger, opts: EventBusO
       subscriber?.start(consumer);
     },
     health: [...remotes.map((r) => r.health), ...(subscriber ? [subscriber.health] : [])],
+    backlog: () => memory?.backlog ?? 0,
     async idle() {
       await Promise.all([memory?.idle(), ...remotes.map((r) => r.idle()), subscriber?.idle()]);
     },

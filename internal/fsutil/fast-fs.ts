@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
+import { goneError, type FileToWrite } from './io-ops.js';
 
 export const appendFile = promisify(fs.appendFile);
 
@@ -17,12 +18,28 @@ export const appendText: TextAppender = (p, data, mode) => appendFile(p, data, {
  * Writes whole files in order, stopping at the first failure (`exclusive`: fail with EEXIST if it exists; `atomic`:
  * through a temporary file renamed into place).
  */
-export type FilesWriter = (files: { path: string; data: string; mode: number; exclusive?: boolean; atomic?: boolean }[]) => Promise<void>;
+export type FilesWriter = (files: FileToWrite[]) => Promise<void>;
 export const writeFilesInOrder: FilesWriter = async (files) => {
   for (const f of files) {
+    await writeOne(f);
+    if (f.whileExists !== undefined && !(await exists(f.whileExists))) {
+      await rm(f.path, { force: true });
+      throw goneError(f.whileExists);
+    }
+  }
+};
+const exists = (p: string) => statFile(p).then(
+  () => true,
+  (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return false;
+    throw err;
+  },
+);
+async function writeOne(f: FileToWrite): Promise<void> {
+  {
     if (!f.atomic) {
       await writeFile(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
-      continue;
+      return;
     }
     const tmp = `${f.path}.${randomBytes(4).toString('hex')}.tmp`;
     try {
@@ -33,7 +50,7 @@ export const writeFilesInOrder: FilesWriter = async (files) => {
       throw err;
     }
   }
-};
+}
 export const writeFile = promisify(fs.writeFile);
 export const readFile = promisify(fs.readFile);
 export const openFd = promisify(fs.open);

@@ -5,7 +5,9 @@ import fs from 'node:fs';
 
 /**
  * A whole file to write: `exclusive` fails with EEXIST when it exists, else it is replaced; `atomic` writes a
- * temporary file beside it and renames it into place, so that a crash never leaves it torn.
+ * temporary file beside it and renames it into place, so that a crash never leaves it torn. `whileExists`: the file
+ * is kept only if that one still exists once it is written (an upload's info is not brought back after the upload
+ * was removed meanwhile); otherwise it is removed again and the write fails with ENOENT.
  */
 export interface FileToWrite {
   path: string;
@@ -13,9 +15,23 @@ export interface FileToWrite {
   mode: number;
   exclusive?: boolean;
   atomic?: boolean;
+  whileExists?: string;
+}
+
+/** The ENOENT error of a `whileExists` file found gone. */
+export function goneError(file: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOENT: ${file} no longer exists`), { code: 'ENOENT' });
 }
 
 function writeWhole(f: FileToWrite): void {
+  writeOnly(f);
+  if (f.whileExists !== undefined && !fs.existsSync(f.whileExists)) {
+    fs.rmSync(f.path, { force: true });
+    throw goneError(f.whileExists);
+  }
+}
+
+function writeOnly(f: FileToWrite): void {
   if (!f.atomic) {
     fs.writeFileSync(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
     return;

@@ -1,6 +1,5 @@
 import { Piscina } from 'piscina';
 import type { CopyResult, FileToWrite, IoOp, IoResult } from './io-ops.js';
-import type { BackgroundGate } from './foreground.js';
 
 export type { CopyResult, FileToWrite, IoOp } from './io-ops.js';
 
@@ -20,15 +19,16 @@ export interface IoThreadOptions {
   threads?: number;
   /** Added to the threads' nice value (0 = the event loop's priority): background work yields the CPU to requests. */
   niceIncrement?: number;
-  /** Small operations sent in one task at most (default 256). Copies always travel alone. */
+  /** Small operations sent in one task at most (default 256). Copies of more than 256 KiB and hashes travel alone. */
   maxBatch?: number;
-  /** Asked before each task: background threads wait for a quiet moment of the upload API. */
-  gate?: BackgroundGate;
 }
 
 // Each thread is a V8 isolate of its own: small heaps keep the process's memory flat (the work holds only strings
 // of a batch and one copy buffer).
 const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 };
+
+/** Copies up to this size go in batches with other small operations. */
+const SMALL_COPY = 256 * 1024;
 
 interface Pending {
   op: IoOp;
@@ -49,16 +49,11 @@ export class IoThread {
   private stopped = false;
   private queue: Pending[] = [];
   private scheduled = false;
-  private closing = false;
-  private markClosed!: () => void;
-  private readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
   private draining: Promise<void> | null = null;
   private readonly maxBatch: number;
-  private readonly gate: BackgroundGate | undefined;
 
   constructor(opts: IoThreadOptions = {}) {
     this.maxBatch = opts.maxBatch ?? 256;
-    this.gate = opts.gate;
     const threads = opts.threads ?? 1;
     this.poolOptions = {
       filename: new URL('./io-thread-worker.js', import.meta.url).href,
@@ -79,6 +74,11 @@ export class IoThread {
    */
   start(): void {
     this.threads();
+  }
+
+  /** Operations asked for and not yet handed to a thread. */
+  get pending(): number {
+    return this.queue.length;
   }
 
   /** Appends `data` to `path`, creating it with `mode`. */
@@ -103,9 +103,10 @@ export class IoThread {
 
   private run(op: IoOp): Promise<CopyResult | undefined> {
     return new Promise((resolve, reject) => {
-      // A copy or a hash may take seconds: batched with lines, it would hold them back.
-      if (op.op === 'copy' || op.op === 'hash') {
-        void this.settle().then(() => this.send([{ op, resolve, reject }]));
+      // A large copy or a hash may take seconds: batched with lines, it would hold them back. Small copies (the many
+      // small uploads of a busy server) travel with the lines: one hand-off for many deliveries.
+      if (op.op === 'hash' || (op.op === 'copy' && op.size > SMALL_COPY)) {
+        void this.send([{ op, resolve, reject }]);
         return;
       }
       this.queue.push({ op, resolve, reject });
@@ -128,18 +129,12 @@ export class IoThread {
    */
   private drain(): Promise<void> {
     this.draining ??= (async () => {
-      await this.settle();
       while (this.queue.length > 0) await this.send(this.queue.splice(0, this.maxBatch));
     })().finally(() => {
       this.draining = null;
       if (this.queue.length > 0) this.schedule();
     });
     return this.draining;
-  }
-
-  /** Waits for the gate, unless closing (which also cuts short a wait under way). */
-  private async settle(): Promise<void> {
-    if (this.gate && !this.closing) await Promise.race([this.gate.settle(), this.closed]);
   }
 
   private threads(): Piscina<IoOp[], IoResult[]> {
@@ -164,8 +159,6 @@ export class IoThread {
 
   /** Lets queued operations finish, then stops the threads and waits for them to have exited. */
   async close(): Promise<void> {
-    this.closing = true;
-    this.markClosed();
     await this.drain();
     this.stopped = true;
     await this.pool?.close();

@@ -40,7 +40,8 @@ export class StoredManifests implements ManifestWriter, ManifestReader {
    * process hearing of it.
    */
   private readonly recent = new Map<string, Manifest>();
-  private static readonly RECENT = 256;
+  // As many as the pipeline may have in hand (internal/server/admission.ts lets 1,000 uploads' work wait).
+  private static readonly RECENT = 2048;
   private readonly rememberRecent: boolean;
 
   constructor(

@@ -37,6 +37,11 @@ export class ReportPublisher {
     return this.queues.map((q, i) => ({ sink: this.sinkNames[i]!, count: q.dropped }));
   }
 
+  /** Reports waiting for the first sink, the durable record (the file sink). */
+  backlog(): number {
+    return this.queues[0]?.pending ?? 0;
+  }
+
   publish(report: Report): void {
     for (const q of this.queues) q.push(report);
   }

@@ -1,5 +1,4 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
-import type { ServerResponse } from 'node:http';
 import type { Config } from '../config/config.js';
 import { healthPlugin, type HealthCheck } from '../health/plugin.js';
 import { tusBadUrl, tusMethodNotAllowed, tusPlugin, tusRefusalHeaders } from '../tus/plugin.js';
@@ -21,8 +20,6 @@ export interface AppParts {
   store: DataStore;
   healthChecks: HealthCheck[];
   route: RoutePluginOptions;
-  /** Open tus requests, for background work to wait for a quiet moment. */
-  activity?: { track(res: ServerResponse): void };
   metrics?: ServerMetrics;
   /** Present when OAUTH_AUTH_ENABLED: guards the tus routes and /info (dex-api.md §3). */
   auth?: BearerVerifier;
@@ -70,6 +67,6 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
   const tusAuth = auth && authHook(auth, { allowOptions: true, decorateRefusal: (req, reply) => tusRefusalHeaders(core, req, reply) });
   app.register(guarded(infoPlugin, infoAuth), { store: parts.store, reportsFolder: parts.config.reports.localReportsFolder });
   app.register(routePlugin, parts.route);
-  app.register(guarded(tusPlugin, tusAuth), { core, activity: parts.activity });
+  app.register(guarded(tusPlugin, tusAuth), { core });
   return app;
 }

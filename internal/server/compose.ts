@@ -24,12 +24,12 @@ import { DeliveryWorker } from '../delivery/worker.js';
 import { buildEventBus, type EventBus, type EventBusOptions } from '../events/select.js';
 import type { HealthCheck } from '../health/check.js';
 import { IoThread } from '../fsutil/io-thread.js';
-import { ForegroundActivity } from '../fsutil/foreground.js';
 import { ServerMetrics } from '../metrics/metrics.js';
 import { startAuth, type BearerVerifier } from '../auth/verifier.js';
 import { createUi } from '../ui/index.js';
 import { isLocalFiles } from '../storage/store.js';
 import { openStorage } from './storage.js';
+import { Admission } from './admission.js';
 
 export interface Server {
   app: FastifyInstance;
@@ -67,15 +67,20 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const configs = new ConfigCache(configLoader);
   await mkdir(config.reports.localReportsFolder, { recursive: true });
   // Report and event lines, and copies to file targets (read, sha256, write), are done by a thread of our own at a
-  // lower priority than the requests, and wait for a quiet moment of the upload API (at most 2 s): uploads come first.
-  // One thread: a second measured no faster on 2 cores (file creation contends in the kernel) and costs ~10 MiB.
-  const foreground = new ForegroundActivity();
-  const background = new IoThread({ threads: 1, niceIncrement: 10, gate: foreground });
+  // lower priority than the requests (nice +10: the kernel gives requests the CPU first), with no waiting of its
+  // own: under sustained load the pipeline must keep up, and any wait per delivery caps deliveries at
+  // LISTENER_WORKERS per wait (with a 2 s wait for a quiet moment, 2.5 a second: issue 17).
+  const background = new IoThread({ threads: 1, niceIncrement: 10 });
   const backgroundAppend = background.append.bind(background);
   const reportSinks = await buildReportSinks(config, log, backgroundAppend);
   const reports = new ReportPublisher(reportSinks.sinks, log);
   const reporter = new UploadReporter({ publisher: reports, cache: configs, version: reportVersion(build), log });
   const manifests = new StoredManifests(store, { rememberRecent: !sharedStorage });
+  // New uploads wait while the pipeline is far behind (internal/server/admission.ts). The backlog in uploads: events
+  // waiting for or in delivery, and reports and file lines waiting to be written (about 8 per upload).
+  let bus: EventBus | undefined;
+  const admission = new Admission({ backlog: () => (bus?.backlog() ?? 0) + (reports.backlog() + background.pending) / 8 });
+  hooks.add(admission.hooks());
   hooks.add(manifestHooks({ cache: configs, validation: config.manifest.validation, writer: manifests, log, observer: reporter }));
   hooks.add(reporter.hooks());
 
@@ -86,7 +91,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   const targets = await createTargets(delivery.targets, log, background);
   const source = new UploadSource(store, manifests, storage.sourceHealth, isLocalFiles(store) ? (file) => background.hash(file) : undefined, locker);
   const router = new Router(delivery);
-  const bus = await buildEventBus(config, log, { appendFile: backgroundAppend, reportsRecorded: () => reports.recorded(), ...options.eventBus });
+  bus = await buildEventBus(config, log, { appendFile: backgroundAppend, reportsRecorded: () => reports.recorded(), ...options.eventBus });
   const metrics = new ServerMetrics({ manifestLabels: config.manifest.metricsLabelsFromManifest, hooks, reports, deliveryTargets: targets.keys() });
   bus.subscribe(new DeliveryWorker({ source, targets, reports, version: reportVersion(build), log, onAttempt: metrics.deliveryAttempt }).process);
   hooks.add(deliveryHooks({ source, router, bus, log }));
@@ -121,7 +126,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   ];
   const auth = startAuth(config.oauth, log);
   const app = buildApp(
-    { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus }, activity: foreground, metrics, auth },
+    { config, build, core, store, healthChecks, route: { router, sources: new Map([['upload', source]]), bus }, metrics, auth },
     log,
   );
   const ui = await createUi({ config, configs, loader: configLoader, api: app, log, auth });
@@ -140,6 +145,7 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
     auth,
     redeliver: () => redeliverPending({ store, source, router, bus, reportsFolder: config.reports.localReportsFolder, log }),
     async close() {
+      admission.close();
       try {
         await reportSinks.close();
         await closeTargets(targets);

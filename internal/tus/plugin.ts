@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ServerResponse } from 'node:http';
 import { UPLOAD_ID, type TusCore } from './core.js';
 import { applyCors } from './cors.js';
 import { answerCutBodiesInTusFormat } from './cut-body.js';
@@ -18,12 +17,10 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export interface TusPluginOptions {
   core: TusCore;
-  /** Counts open tus requests, so that background work can wait for a quiet moment. */
-  activity?: { track(res: ServerResponse): void };
 }
 
 /** The tus 1.0.0 endpoint at the base path (with and without its trailing slash). */
-export async function tusPlugin(app: FastifyInstance, { core, activity }: TusPluginOptions): Promise<void> {
+export async function tusPlugin(app: FastifyInstance, { core }: TusPluginOptions): Promise<void> {
   const base = core.opts.basePath;
   const baseNoSlash = base.slice(0, -1);
 
@@ -34,12 +31,7 @@ export async function tusPlugin(app: FastifyInstance, { core, activity }: TusPlu
   app.setErrorHandler((err, req, reply) => sendError(core, req, reply, err));
   answerCutBodiesInTusFormat(app.server, base);
 
-  const handler = activity
-    ? (req: FastifyRequest, reply: FastifyReply) => {
-        activity.track(reply.raw);
-        return dispatch(core, req, reply, base);
-      }
-    : (req: FastifyRequest, reply: FastifyReply) => dispatch(core, req, reply, base);
+  const handler = (req: FastifyRequest, reply: FastifyReply) => dispatch(core, req, reply, base);
   if (baseNoSlash !== '') app.route({ method: METHODS, url: baseNoSlash, handler });
   app.route({ method: METHODS, url: `${base}*`, handler });
   // With base path `/`, `/*` already matches `/` (and GET `/` stays the DEX root document).

@@ -189,9 +189,15 @@ export class FileStore
     return state;
   }
 
-  /** Atomic replace, so a crash never leaves a torn `.info`. */
+  /** Atomic replace, so a crash never leaves a torn `.info`; none is left behind if the upload was removed meanwhile. */
   private async writeInfo(info: UploadInfo): Promise<void> {
-    await this.writeFiles([{ path: this.file(info.ID, '.info'), data: JSON.stringify(info), mode: 0o644, atomic: true }]);
+    try {
+      await this.writeFiles([{ path: this.file(info.ID, '.info'), data: JSON.stringify(info), mode: 0o644, atomic: true, whileExists: this.file(info.ID) }]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.cache.delete(info.ID);
+      throw new NotFoundError(info.ID);
+    }
     const cached = this.cache.get(info.ID);
     if (cached) cached.info = info;
     else this.remember({ info });
@@ -250,17 +256,8 @@ export class FileStore
 
   async updateInfo(id: string, patch: Partial<UploadInfo>): Promise<void> {
     const info = await this.readInfo(id);
+    // Terminated meanwhile (e.g. a hash kept after the client deleted its upload): writeInfo does not bring it back.
     await this.writeInfo({ ...info, ...patch, ID: id });
-    // Terminated meanwhile (e.g. a hash kept after the client deleted its upload): do not bring the info back.
-    const gone = await stat(this.file(id)).then(
-      () => false,
-      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
-    );
-    if (gone) {
-      this.cache.delete(id);
-      await rm(this.file(id, '.info'), { force: true });
-      throw new NotFoundError(id);
-    }
   }
 
   async declareLength(id: string, length: number): Promise<void> {
