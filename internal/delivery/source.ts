@@ -23,7 +23,8 @@ export interface DeliverySource {
   sha256(id: string): Promise<string>;
   /**
    * Keeps a sha256 taken by a delivery that streamed the stored bytes (so they are not read a second time just to
-   * hash them); resolves with the upload's sha256 as kept, which differs when another reading kept one first.
+   * hash them); resolves with the upload's sha256 as kept, which differs when another reading kept one first. The
+   * info is rewritten in the background: the delivery that took the hash does not wait for it.
    */
   recordSha256(id: string, hex: string): Promise<string>;
   health(): Promise<void>;
@@ -139,12 +140,15 @@ export class UploadSource implements DeliverySource {
     if (info.Sha256) return info.Sha256;
     const inFlight = this.hashing.get(id);
     if (inFlight) return inFlight;
-    const p = (async () => {
+    // Until the info holds it, later deliveries are checked against this one (they wait for the write). If the write
+    // fails (the upload was removed meanwhile, or the process stops first), the next delivery hashes the bytes again.
+    const kept = (async () => {
       if (isInfoUpdater(this.store)) await this.store.updateInfo(id, { Sha256: hex });
       return hex;
     })().finally(() => this.hashing.delete(id));
-    this.hashing.set(id, p);
-    return p;
+    kept.catch(() => undefined);
+    this.hashing.set(id, kept);
+    return hex;
   }
 
   health(): Promise<void> {

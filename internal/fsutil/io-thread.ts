@@ -129,7 +129,7 @@ export class IoThread {
    */
   private drain(): Promise<void> {
     this.draining ??= (async () => {
-      while (this.queue.length > 0) await this.send(this.queue.splice(0, this.maxBatch));
+      while (this.queue.length > 0) await this.send(this.nextBatch());
     })().finally(() => {
       this.draining = null;
       if (this.queue.length > 0) this.schedule();
@@ -140,6 +140,19 @@ export class IoThread {
   private threads(): Piscina<IoOp[], IoResult[]> {
     if (this.stopped) throw new IoError('the I/O thread is closed', undefined);
     return (this.pool ??= new Piscina(this.poolOptions));
+  }
+
+  /**
+   * The next batch: small copies first (a delivery waits for its copy; report lines wait for nobody), then the other
+   * operations in the order asked, which keeps the appends to one file in order.
+   */
+  private nextBatch(): Pending[] {
+    const copies: Pending[] = [];
+    const rest: Pending[] = [];
+    for (const p of this.queue) (p.op.op === 'copy' ? copies : rest).push(p);
+    const batch = [...copies, ...rest].slice(0, Math.max(this.maxBatch, copies.length));
+    this.queue = [...copies, ...rest].slice(batch.length);
+    return batch;
   }
 
   private async send(batch: Pending[]): Promise<void> {

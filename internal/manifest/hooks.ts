@@ -40,7 +40,7 @@ export class StoredManifests implements ManifestWriter, ManifestReader {
    * process hearing of it.
    */
   private readonly recent = new Map<string, Manifest>();
-  // As many as the pipeline may have in hand (internal/server/admission.ts lets 1,000 uploads' work wait).
+  // More than the pipeline may have in hand (internal/server/admission.ts holds new uploads from 300 on).
   private static readonly RECENT = 2048;
   private readonly rememberRecent: boolean;
 

@@ -3,7 +3,7 @@ import type { TusHooks } from '../tus/hooks.js';
 export interface AdmissionOptions {
   /** Work the pipeline has been handed and not yet done, in uploads (see composeServer). */
   backlog: () => number;
-  /** From this backlog on, new uploads wait (default 1,000). */
+  /** From this backlog on, new uploads wait (default 300, ~0.25 s of pipeline work; 1,000 held ~15 MiB more). */
   limit?: number;
   /** They go ahead once it is down to this (default limit / 2). */
   resume?: number;
@@ -18,8 +18,8 @@ export interface AdmissionOptions {
  * copy and hash; on two cores the requests can always outrun that work, and then the backlog (and the memory it
  * holds) grows for as long as the load lasts and takes as long to drain (issue 17: 18,000 uploads behind after 15 s,
  * 490 MiB). So a creation waits while the backlog is above `limit`, until it is down to `resume`: the upload rate
- * follows what the whole pipeline carries, the backlog stays bounded, and it drains within about a second once the
- * load stops. Uploads already created (PATCH, HEAD) never wait.
+ * follows what the whole pipeline carries, the backlog stays bounded, and it drains within a fraction of a second
+ * once the load stops. Uploads already created (PATCH, HEAD) never wait.
  */
 export class Admission {
   private readonly limit: number;
@@ -33,7 +33,7 @@ export class Admission {
   waited = 0;
 
   constructor(private readonly opts: AdmissionOptions) {
-    this.limit = opts.limit ?? 1000;
+    this.limit = opts.limit ?? 300;
     this.resume = opts.resume ?? Math.floor(this.limit / 2);
     this.maxWaitMs = opts.maxWaitMs ?? 5000;
     this.pollMs = opts.pollMs ?? 10;

@@ -70,13 +70,14 @@ export async function composeServer(config: Config, log: Logger, hookProviders: 
   // lower priority than the requests (nice +10: the kernel gives requests the CPU first), with no waiting of its
   // own: under sustained load the pipeline must keep up, and any wait per delivery caps deliveries at
   // LISTENER_WORKERS per wait (with a 2 s wait for a quiet moment, 2.5 a second: issue 17).
-  const background = new IoThread({ threads: 1, niceIncrement: 10 });
+  // Batches of at most 64: a delivery's copy never waits behind more than one such batch of report lines.
+  const background = new IoThread({ threads: 1, niceIncrement: 10, maxBatch: 64 });
   const backgroundAppend = background.append.bind(background);
   const reportSinks = await buildReportSinks(config, log, backgroundAppend);
   const reports = new ReportPublisher(reportSinks.sinks, log);
   const reporter = new UploadReporter({ publisher: reports, cache: configs, version: reportVersion(build), log });
   const manifests = new StoredManifests(store, { rememberRecent: !sharedStorage });
-  // New uploads wait while the pipeline is far behind (internal/server/admission.ts). The backlog in uploads: events
+  // New uploads wait while the pipeline is behind (internal/server/admission.ts). The backlog in uploads: events
   // waiting for or in delivery, and reports and file lines waiting to be written (about 8 per upload).
   let bus: EventBus | undefined;
   const admission = new Admission({ backlog: () => (bus?.backlog() ?? 0) + (reports.backlog() + background.pending) / 8 });

@@ -55,7 +55,8 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const WRITE_HWM = 16 * 1024;
 // Whole finished uploads are read back (hashing, delivery) in large chunks: 64 times fewer reads than 16 KiB.
 const READ_HWM = 1024 * 1024;
-const CACHE_LIMIT = 10_000;
+// Enough for every upload in progress on a busy server; finished ones are looked up again from their files when asked.
+const CACHE_LIMIT = 2048;
 
 interface CachedState {
   info: UploadInfo;
