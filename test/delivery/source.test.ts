@@ -22,7 +22,8 @@ import { captureLogger, sha256 } from '../helpers/delivery.js';
 const DATA = Buffer.from('the finished upload');
 
 /**
- * A gate the test opens: the I/O thread's hash waits for it as it waits for a quiet moment in the server.
+ * A gate the test opens: the hash waits for it before the I/O thread reads the file (as a hash waits behind a busy
+ * thread in the server).
  * `waiting` resolves once a hash is waiting there (the source has found the upload finished by then).
  */
 function heldGate() {
@@ -59,9 +60,13 @@ describe('upload source: sha256 of a finished upload', () => {
   /** A source hashing through a real I/O thread whose hashes wait until `open()`. */
   function source() {
     const { gate, open, waiting } = heldGate();
-    const io = new IoThread({ gate });
+    const io = new IoThread();
     threads.push(io);
-    return { source: new UploadSource(store, manifests, { name: 'File Source', check: async () => {} }, (file) => io.hash(file), locker), open, waiting };
+    const hash = async (file: string) => {
+      await gate.settle();
+      return io.hash(file);
+    };
+    return { source: new UploadSource(store, manifests, { name: 'File Source', check: async () => {} }, hash, locker), open, waiting };
   }
 
   async function finishedUpload(): Promise<string> {
