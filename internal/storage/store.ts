@@ -156,3 +156,15 @@ export const isLocalFiles = (s: unknown): s is LocalFiles => typeof (s as LocalF
 export const isManifestKeeper = (s: unknown): s is ManifestKeeper =>
   typeof (s as ManifestKeeper).writeManifest === 'function' && typeof (s as ManifestKeeper).readManifest === 'function';
 export const isInfoUpdater = (s: unknown): s is InfoUpdater => typeof (s as InfoUpdater).updateInfo === 'function';
+
+/** In a shared folder, a staged chunk or temporary info untouched this long belongs to no live request. */
+export const STALE_TEMPORARY_MS = 60 * 60 * 1000;
+
+/** A stored manifest: a JSON object whose values are strings (anything else is turned into one). */
+export function parseManifest(id: string, text: string): Record<string, string> {
+  const v = JSON.parse(text) as unknown;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`the stored manifest of ${id} is not a JSON object`);
+  const m: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) m[k] = typeof val === 'string' ? val : String(val);
+  return m;
+}

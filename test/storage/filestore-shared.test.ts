@@ -7,7 +7,8 @@ import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { FileStore, STALE_TEMPORARY_MS } from '../../internal/storage/file/filestore.js';
+import { FileStore } from '../../internal/storage/file/filestore.js';
+import { STALE_TEMPORARY_MS } from '../../internal/storage/store.js';
 import { ManifestNotFoundError, StoredManifests } from '../../internal/manifest/hooks.js';
 import { NotFoundError, type NewUpload } from '../../internal/storage/store.js';
 

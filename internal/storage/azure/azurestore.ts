@@ -11,7 +11,6 @@ import { Readable } from 'node:stream';
 import { encodeMetadata } from '../../delivery/targets/metadata.js';
 import { errorText } from '../../delivery/targets/errors.js';
 import type { Logger } from '../../logging/logger.js';
-import { parseManifest, STALE_TEMPORARY_MS } from '../file/filestore.js';
 import { backendCall, CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, readText, idsFromNames, objectKey, parseInfo, SpoolStager } from '../cloud.js';
 import { removeSpoolLeftovers, writePieces, type PieceSink } from '../pieces.js';
 import {
@@ -29,6 +28,8 @@ import {
   type Terminater,
   type Upload,
   type UploadInfo,
+  parseManifest,
+  STALE_TEMPORARY_MS,
 } from '../store.js';
 
 const MiB = 1024 * 1024;

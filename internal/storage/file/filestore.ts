@@ -9,6 +9,8 @@ import {
   CorruptInfoError,
   newInfo,
   NotFoundError,
+  parseManifest,
+  STALE_TEMPORARY_MS,
   type ChunkStager,
   type Concater,
   type DataStore,
@@ -46,8 +48,6 @@ export interface FileStoreOptions {
   heldMark?: (id: string) => number | undefined;
 }
 
-/** In a shared folder, a staged chunk or temporary info untouched this long belongs to no live request. */
-export const STALE_TEMPORARY_MS = 60 * 60 * 1000;
 
 // Ids are server-generated, but a store never trusts its caller with a path.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -335,15 +335,6 @@ export class FileStore
     // Each read allocates a buffer of the whole high-water mark, so a small upload gets a small one.
     return createReadStream('', { fd, highWaterMark: Math.max(1024, Math.min(READ_HWM, Offset)) });
   }
-}
-
-/** A stored manifest: a JSON object whose values are strings (anything else is turned into one). */
-export function parseManifest(id: string, text: string): Record<string, string> {
-  const v = JSON.parse(text) as unknown;
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`the stored manifest of ${id} is not a JSON object`);
-  const m: Record<string, string> = {};
-  for (const [k, val] of Object.entries(v as Record<string, unknown>)) m[k] = typeof val === 'string' ? val : String(val);
-  return m;
 }
 
 class FileUpload implements Upload {

@@ -29,7 +29,6 @@ import {
 } from '../../config/config.js';
 import { errorText } from '../../delivery/targets/errors.js';
 import type { Logger } from '../../logging/logger.js';
-import { parseManifest, STALE_TEMPORARY_MS } from '../file/filestore.js';
 import { backendCall, CloudUpload, concatenated, Generations, PerUpload, type CloudUploads, idsFromNames, objectKey, parseInfo, SpoolStager } from '../cloud.js';
 import { removeSpoolLeftovers, writePieces, type PieceSink } from '../pieces.js';
 import {
@@ -47,6 +46,8 @@ import {
   type Terminater,
   type Upload,
   type UploadInfo,
+  parseManifest,
+  STALE_TEMPORARY_MS,
 } from '../store.js';
 
 export interface S3StoreOptions {
