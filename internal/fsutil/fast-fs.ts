@@ -36,19 +36,17 @@ const exists = (p: string) => statFile(p).then(
   },
 );
 async function writeOne(f: FileToWrite): Promise<void> {
-  {
-    if (!f.atomic) {
-      await writeFile(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
-      return;
-    }
-    const tmp = `${f.path}.${randomBytes(4).toString('hex')}.tmp`;
-    try {
-      await writeFile(tmp, f.data, { mode: f.mode, flag: 'wx' });
-      await rename(tmp, f.path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+  if (!f.atomic) {
+    await writeFile(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
+    return;
+  }
+  const tmp = `${f.path}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, f.data, { mode: f.mode, flag: 'wx' });
+    await rename(tmp, f.path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
   }
 }
 export const writeFile = promisify(fs.writeFile);

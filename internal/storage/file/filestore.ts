@@ -48,7 +48,6 @@ export interface FileStoreOptions {
   heldMark?: (id: string) => number | undefined;
 }
 
-
 // Ids are server-generated, but a store never trusts its caller with a path.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 // Small buffers keep memory flat and let writes follow the socket closely (1 MiB ones cost CPU and GC).
