@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { IoError, IoThread } from '../../internal/fsutil/io-thread.js';
+import { PIPELINED_COPY } from '../../internal/fsutil/io-ops.js';
 import { threadsStartedBy } from '../helpers/threads.js';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -102,6 +103,35 @@ describe('I/O thread', () => {
     assert.ok((await readFile(to)).equals(data));
     assert.deepEqual(await io.hash(to), { bytes: data.length, sha256: sha256(data) }, 'hash reads the copy back');
     assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.part')), []);
+  });
+
+  it('copies a large file through the pipelined path (read, hash and write overlapping) with the same result', async () => {
+    const src = path.join(dir, 'large.bin');
+    // Above PIPELINED_COPY, and not a whole number of 1 MiB chunks, so the last chunk is short.
+    const data = Buffer.alloc(PIPELINED_COPY + 5 * 1024 * 1024 + 12345);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 20)) & 0xff;
+    await writeFile(src, data);
+    const to = path.join(dir, 'large-copy.bin');
+    const result = await io.copy(src, path.join(dir, '.large.part'), to, data.length, 0o644);
+    assert.deepEqual(result, { bytes: data.length, sha256: sha256(data) });
+    assert.ok((await readFile(to)).equals(data), 'every chunk is written once, in order');
+    assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.part')), []);
+  });
+
+  it('refuses a large copy whose size is not the expected one, leaving the destination as it was and no temporary file', async () => {
+    const src = path.join(dir, 'large-sized.bin');
+    const size = PIPELINED_COPY + 3 * 1024 * 1024;
+    await writeFile(src, Buffer.alloc(size, 1));
+    const to = path.join(dir, 'large-kept');
+    await writeFile(to, 'previous copy');
+    await assert.rejects(io.copy(src, path.join(dir, '.lk.a.part'), to, size + 1, 0o644), (e: IoError) => e.code === 'ESIZE' && new RegExp(`expected ${size + 1} bytes, the source sent ${size}$`).test(e.message));
+    const shorter = PIPELINED_COPY + 1;
+    await assert.rejects(io.copy(src, path.join(dir, '.lk.b.part'), to, shorter, 0o644), (e: IoError) => e.code === 'ESIZE' && /the source sent at least/.test(e.message));
+    assert.equal(await readFile(to, 'utf8'), 'previous copy');
+    assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.part')), []);
+    // The thread is still usable after the failures.
+    const after = path.join(dir, 'large-after');
+    assert.deepEqual(await io.copy(src, path.join(dir, '.lk.c.part'), after, size, 0o644), { bytes: size, sha256: sha256(Buffer.alloc(size, 1)) });
   });
 
   it('copies an empty file', async () => {
