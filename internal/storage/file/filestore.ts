@@ -50,8 +50,10 @@ export interface FileStoreOptions {
 
 // Ids are server-generated, but a store never trusts its caller with a path.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-// Small buffers keep memory flat and let writes follow the socket closely (1 MiB ones cost CPU and GC).
-const WRITE_HWM = 16 * 1024;
+// While one write is with the thread pool, up to this much of the body waits and then goes in one writev: with many
+// uploads at once, 16 KiB let every socket read cost a thread-pool hand-off of its own (64 × 16 MiB in 1 MiB PATCHes:
+// 0.73-0.80 of the bare baseline against 0.87-0.91 with 256 KiB). Still a constant amount per upload.
+const WRITE_HWM = 256 * 1024;
 // Whole finished uploads are read back (hashing, delivery) in large chunks: 64 times fewer reads than 16 KiB.
 const READ_HWM = 1024 * 1024;
 // Enough for every upload in progress on a busy server; finished ones are looked up again from their files when asked.
