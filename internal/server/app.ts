@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import { lazyChildLoggerFactory } from '../logging/lazy-child.js';
 import type { Config } from '../config/config.js';
 import { healthPlugin, type HealthCheck } from '../health/plugin.js';
 import { tusBadUrl, tusMethodNotAllowed, tusPlugin, tusRefusalHeaders } from '../tus/plugin.js';
@@ -31,6 +32,7 @@ export function buildApp(parts: AppParts, logger: Logger): FastifyInstance {
     loggerInstance: logger as FastifyBaseLogger,
     // No per-request lines at info: failures are logged where they happen; every request only at debug (below).
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLoggerFactory,
     exposeHeadRoutes: false,
     // Long uploads are fine; a dead peer is caught by the per-body idle timeout (TUS_NETWORK_TIMEOUT).
     requestTimeout: 0,
