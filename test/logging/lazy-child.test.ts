@@ -21,7 +21,7 @@ function capture(level = 'info') {
   logger.child = ((b: pino.Bindings, o?: pino.ChildLoggerOptions) => {
     children++;
     return child(b, o);
-  }) as Logger['child'];
+  }) as unknown as Logger['child'];
   return { logger, lines, children: () => children };
 }
 
