@@ -51,6 +51,7 @@ export class IoThread {
   private scheduled = false;
   private draining: Promise<void> | null = null;
   private readonly maxBatch: number;
+  private copying = 0;
 
   constructor(opts: IoThreadOptions = {}) {
     this.maxBatch = opts.maxBatch ?? 256;
@@ -81,6 +82,11 @@ export class IoThread {
     return this.queue.length;
   }
 
+  /** Bytes of the copies asked for and not yet done: what a queue of large deliveries weighs (admission). */
+  get copyBytes(): number {
+    return this.copying;
+  }
+
   /** Appends `data` to `path`, creating it with `mode`. */
   async append(path: string, data: string, mode: number): Promise<void> {
     await this.run({ op: 'append', path, data, mode });
@@ -93,7 +99,12 @@ export class IoThread {
 
   /** See the `copy` operation: a hashed, size-checked copy that appears at `to` only when complete. */
   async copy(from: string, temp: string, to: string, size: number, mode: number): Promise<CopyResult> {
-    return (await this.run({ op: 'copy', from, temp, to, size, mode }))!;
+    this.copying += size;
+    try {
+      return (await this.run({ op: 'copy', from, temp, to, size, mode }))!;
+    } finally {
+      this.copying -= size;
+    }
   }
 
   /** The sha256 of a whole file, and its size. */

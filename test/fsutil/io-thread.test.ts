@@ -112,7 +112,10 @@ describe('I/O thread', () => {
     for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 20)) & 0xff;
     await writeFile(src, data);
     const to = path.join(dir, 'large-copy.bin');
-    const result = await io.copy(src, path.join(dir, '.large.part'), to, data.length, 0o644);
+    const copying = io.copy(src, path.join(dir, '.large.part'), to, data.length, 0o644);
+    assert.equal(io.copyBytes, data.length, 'a copy in hand weighs its size (admission counts it)');
+    const result = await copying;
+    assert.equal(io.copyBytes, 0);
     assert.deepEqual(result, { bytes: data.length, sha256: sha256(data) });
     assert.ok((await readFile(to)).equals(data), 'every chunk is written once, in order');
     assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.part')), []);
@@ -129,6 +132,7 @@ describe('I/O thread', () => {
     await assert.rejects(io.copy(src, path.join(dir, '.lk.b.part'), to, shorter, 0o644), (e: IoError) => e.code === 'ESIZE' && /the source sent at least/.test(e.message));
     assert.equal(await readFile(to, 'utf8'), 'previous copy');
     assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.part')), []);
+    assert.equal(io.copyBytes, 0, 'failed copies are no longer counted');
     // The thread is still usable after the failures.
     const after = path.join(dir, 'large-after');
     assert.deepEqual(await io.copy(src, path.join(dir, '.lk.c.part'), after, size, 0o644), { bytes: size, sha256: sha256(Buffer.alloc(size, 1)) });
