@@ -116,8 +116,30 @@ function checkedCopy<R extends CopyResult | Promise<CopyResult>>(o: CopyOp, body
   return (r instanceof Promise ? r.then(finish, fail) : finish(r)) as R;
 }
 
-function tooLong(o: CopyOp, bytes: number): CopySizeError {
-  return new CopySizeError(`size mismatch: expected ${o.size} bytes, the source sent at least ${bytes}`);
+/** Reads a copy's source chunk by chunk, hashing it and refusing more bytes than the expected size. */
+class HashedReader {
+  private readonly hash = createHash('sha256');
+  private bytes = 0;
+
+  constructor(
+    private readonly o: CopyOp,
+    private readonly input: number,
+  ) {}
+
+  /** The next chunk, read into `buf`; undefined at the end of the file. */
+  next(buf: Buffer): Buffer | undefined {
+    const n = fs.readSync(this.input, buf, 0, buf.length, null);
+    if (n === 0) return undefined;
+    this.bytes += n;
+    if (this.bytes > this.o.size) throw new CopySizeError(`size mismatch: expected ${this.o.size} bytes, the source sent at least ${this.bytes}`);
+    const chunk = buf.subarray(0, n);
+    this.hash.update(chunk);
+    return chunk;
+  }
+
+  result(): CopyResult {
+    return { bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
 }
 
 /** Small files: read, hashed and written in turn with synchronous calls (no hand-off at all). */
@@ -126,18 +148,11 @@ function copySync(o: CopyOp): CopyResult {
     o,
     (input, output) => {
       const buf = (copyBuffer ??= Buffer.allocUnsafe(COPY_CHUNK));
-      const hash = createHash('sha256');
-      let bytes = 0;
-      for (;;) {
-        const n = fs.readSync(input, buf, 0, buf.length, null);
-        if (n === 0) break;
-        bytes += n;
-        if (bytes > o.size) throw tooLong(o, bytes);
-        const chunk = buf.subarray(0, n);
-        hash.update(chunk);
-        for (let off = 0; off < n; ) off += fs.writeSync(output, chunk, off, n - off);
+      const read = new HashedReader(o, input);
+      for (let chunk = read.next(buf); chunk; chunk = read.next(buf)) {
+        for (let off = 0; off < chunk.length; ) off += fs.writeSync(output, chunk, off, chunk.length - off);
       }
-      return { bytes, sha256: hash.digest('hex') };
+      return read.result();
     },
   );
 }
@@ -160,19 +175,11 @@ async function copyPipelined(o: CopyOp): Promise<CopyResult> {
     o,
     async (input, output) => {
       const bufs = Array.from({ length: PIPELINE_BUFFERS }, () => Buffer.allocUnsafe(COPY_CHUNK));
-      const hash = createHash('sha256');
-      let bytes = 0;
+      const read = new HashedReader(o, input);
       let writing: Promise<void> = Promise.resolve();
       try {
-        for (let i = 0; ; i++) {
-          // This buffer's last write (two chunks ago) was awaited in the previous turn: it is free to read into.
-          const buf = bufs[i % PIPELINE_BUFFERS]!;
-          const n = fs.readSync(input, buf, 0, buf.length, null);
-          if (n === 0) break;
-          bytes += n;
-          if (bytes > o.size) throw tooLong(o, bytes);
-          const chunk = buf.subarray(0, n);
-          hash.update(chunk);
+        // Each buffer's last write (two chunks ago) was awaited in the previous turn: it is free to read into.
+        for (let i = 0, chunk = read.next(bufs[0]!); chunk; chunk = read.next(bufs[++i % PIPELINE_BUFFERS]!)) {
           await writing;
           writing = writeAll(output, chunk);
           // It may fail before it is awaited: the failure is then handled where it is awaited next.
@@ -183,7 +190,7 @@ async function copyPipelined(o: CopyOp): Promise<CopyResult> {
         // Nothing may still use the descriptors when the caller closes them (a closed number can be reused at once).
         await writing.catch(() => undefined);
       }
-      return { bytes, sha256: hash.digest('hex') };
+      return read.result();
     },
   );
 }
