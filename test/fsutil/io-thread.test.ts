@@ -121,6 +121,20 @@ describe('I/O thread', () => {
     assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.part')), []);
   });
 
+  it('reuses its copy buffers: large copies asked for at once, of different contents and sizes, each come out exact', async () => {
+    const files = [0, 1, 2].map((k) => {
+      const data = Buffer.alloc(PIPELINED_COPY + (k + 1) * 1024 * 1024 + 777 * k);
+      for (let i = 0; i < data.length; i++) data[i] = (i * (k + 3) + k) & 0xff;
+      return { src: path.join(dir, `reuse-${k}.bin`), to: path.join(dir, `reuse-${k}-copy.bin`), data };
+    });
+    for (const f of files) await writeFile(f.src, f.data);
+    const results = await Promise.all(files.map((f, k) => io.copy(f.src, path.join(dir, `.reuse-${k}.part`), f.to, f.data.length, 0o644)));
+    for (const [k, f] of files.entries()) {
+      assert.deepEqual(results[k], { bytes: f.data.length, sha256: sha256(f.data) });
+      assert.ok((await readFile(f.to)).equals(f.data), `copy ${k} holds its own bytes, none of another copy's`);
+    }
+  });
+
   it('refuses a large copy whose size is not the expected one, leaving the destination as it was and no temporary file', async () => {
     const src = path.join(dir, 'large-sized.bin');
     const size = PIPELINED_COPY + 3 * 1024 * 1024;
