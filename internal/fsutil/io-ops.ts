@@ -67,9 +67,13 @@ export interface CopyResult {
 /** Either the operation's value (undefined for writes) or the error it failed with. */
 export type IoResult = { value?: CopyResult } | { error: { code?: string; message: string } };
 
-// One buffer per thread: copies on a thread run one after the other.
 const COPY_CHUNK = 1024 * 1024;
-let copyBuffer: Buffer | undefined;
+// Two buffers per thread, allocated once and shared by every copy and hash: a thread runs one task at a time
+// (piscina's concurrentTasksPerWorker 1) and a pipelined copy awaits its last write before it returns. Fresh buffers
+// per copy would be garbage V8 frees only when its external-memory limit (~64 MiB) forces a collection.
+const PIPELINE_BUFFERS = 2;
+let threadBuffers: Buffer[] | undefined;
+const buffers = (): Buffer[] => (threadBuffers ??= Array.from({ length: PIPELINE_BUFFERS }, () => Buffer.allocUnsafe(COPY_CHUNK)));
 
 /** Thrown by a copy whose byte count is not the expected size. */
 export class CopySizeError extends Error {
@@ -147,7 +151,7 @@ function copySync(o: CopyOp): CopyResult {
   return checkedCopy(
     o,
     (input, output) => {
-      const buf = (copyBuffer ??= Buffer.allocUnsafe(COPY_CHUNK));
+      const buf = buffers()[0]!;
       const read = new HashedReader(o, input);
       for (let chunk = read.next(buf); chunk; chunk = read.next(buf)) {
         for (let off = 0; off < chunk.length; ) off += fs.writeSync(output, chunk, off, chunk.length - off);
@@ -163,13 +167,6 @@ async function writeAll(fd: number, buf: Buffer): Promise<void> {
   }
 }
 
-// Two buffers in turn: one read and hashed here while the other is being written. Allocated once per thread, like
-// copyBuffer: two fresh 1 MiB buffers per copy are garbage V8 frees only when its external-memory limit (~64 MiB)
-// forces a collection (64 parallel deliveries: one run 200 -> 181 MiB peak RSS, not confirmed by repeated runs). Safe to
-// share: a thread runs one task at a time (piscina's concurrentTasksPerWorker 1) and a copy awaits its last write.
-const PIPELINE_BUFFERS = 2;
-let pipelineBuffers: Buffer[] | undefined;
-
 /**
  * Large files: each chunk is read and hashed on this thread (the buffer is still in this core's cache for the hash)
  * while libuv's thread pool writes the previous one, so the write, nearly half of a copy's time, overlaps the rest.
@@ -178,7 +175,8 @@ async function copyPipelined(o: CopyOp): Promise<CopyResult> {
   return checkedCopy(
     o,
     async (input, output) => {
-      const bufs = (pipelineBuffers ??= Array.from({ length: PIPELINE_BUFFERS }, () => Buffer.allocUnsafe(COPY_CHUNK)));
+      // The buffers in turn: one read and hashed here while the other is being written.
+      const bufs = buffers();
       const read = new HashedReader(o, input);
       let writing: Promise<void> = Promise.resolve();
       try {
@@ -200,7 +198,7 @@ async function copyPipelined(o: CopyOp): Promise<CopyResult> {
 }
 
 function hashFile(file: string): CopyResult {
-  const buf = (copyBuffer ??= Buffer.allocUnsafe(COPY_CHUNK));
+  const buf = buffers()[0]!;
   const hash = createHash('sha256');
   let bytes = 0;
   const input = fs.openSync(file, 'r');
