@@ -147,7 +147,7 @@ class Piece<P> {
     if (up && this.bytes === this.planned) {
       up.end();
       try {
-        return { sent: await this.sending! };
+        return await this.sent(await this.sending!);
       } catch {
         // Dropped by the backend: sent again from the spool below.
       }
@@ -162,7 +162,16 @@ class Piece<P> {
     if (this.bytes < this.sink.minPiece && !last) return { aside: await readFile(this.spoolFile) };
     this.abort = new AbortController();
     const body = createReadStream(this.spoolFile, { highWaterMark: SPOOL_HWM });
-    return { sent: await this.sink.send(this.index, body, this.bytes, last, this.abort.signal) };
+    return this.sent(await this.sink.send(this.index, body, this.bytes, last, this.abort.signal));
+  }
+
+  /**
+   * The backend holds the piece: its spool file goes now, before the piece is recorded, so that the spool and the
+   * recorded state never both hold the same bytes (what is on local disk plus what is recorded is never more than arrived).
+   */
+  private async sent(piece: P): Promise<Outcome<P>> {
+    await this.remove();
+    return { sent: piece };
   }
 
   private stopSending(): void {
@@ -208,7 +217,7 @@ export async function writePieces<P>(body: Readable, sink: PieceSink<P>, opts: P
   let position = 0; // bytes taken, counted from the start of the prefix
   let current: Entry<P> | null = null;
   let failure: unknown = null;
-  let recorded = 0; // entries recorded (their spool files removed)
+  let recorded = 0; // entries recorded
   let recording: Promise<void> | null = null;
   let settle: () => void = () => undefined;
   let anySettled = new Promise<void>((r) => (settle = r));
@@ -229,15 +238,13 @@ export async function writePieces<P>(body: Readable, sink: PieceSink<P>, opts: P
     }
     return sent;
   };
-  /** Records the sent pieces in the background, one record at a time, and drops their spool files. */
+  /** Records the sent pieces in the background, one record at a time. */
   const recordInBackground = () => {
     if (recording) return;
     recording = (async () => {
       for (let added = sentRun(); added.length > 0 && failure === null; added = sentRun()) {
         await sink.record(added, null);
-        const done = entries.slice(recorded, recorded + added.length);
         recorded += added.length;
-        await Promise.all(done.map((e) => e.piece.remove()));
       }
     })()
       .catch(fail)
