@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
-import { goneError, type FileToWrite } from './io-ops.js';
+import { goneError, writeFlag, type FileToWrite } from './io-ops.js';
 
 export const appendFile = promisify(fs.appendFile);
 
@@ -37,7 +37,7 @@ const exists = (p: string) => statFile(p).then(
 );
 async function writeOne(f: FileToWrite): Promise<void> {
   if (!f.atomic) {
-    await writeFile(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
+    await writeFile(f.path, f.data, { mode: f.mode, flag: writeFlag(f) });
     return;
   }
   const tmp = `${f.path}.${randomBytes(4).toString('hex')}.tmp`;

@@ -4,16 +4,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 
 /**
- * A whole file to write: `exclusive` fails with EEXIST when it exists, else it is replaced; `atomic` writes a
+ * A whole file to write: `exclusive` fails with EEXIST when it exists; `append` adds `data` at its end (creating it);
+ * else it is replaced; `atomic` writes a
  * temporary file beside it and renames it into place, so that a crash never leaves it torn. `whileExists`: the file
  * is kept only if that one still exists once it is written (an upload's info is not brought back after the upload
  * was removed meanwhile); otherwise it is removed again and the write fails with ENOENT.
  */
 export interface FileToWrite {
   path: string;
-  data: string;
+  data: string | Uint8Array;
   mode: number;
   exclusive?: boolean;
+  append?: boolean;
   atomic?: boolean;
   whileExists?: string;
 }
@@ -22,6 +24,9 @@ export interface FileToWrite {
 export function goneError(file: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`ENOENT: ${file} no longer exists`), { code: 'ENOENT' });
 }
+
+/** The open flag of a non-atomic write (an atomic one always writes a new temporary file). */
+export const writeFlag = (f: FileToWrite): string => (f.exclusive ? 'wx' : f.append ? 'a' : 'w');
 
 function writeWhole(f: FileToWrite): void {
   writeOnly(f);
@@ -33,7 +38,7 @@ function writeWhole(f: FileToWrite): void {
 
 function writeOnly(f: FileToWrite): void {
   if (!f.atomic) {
-    fs.writeFileSync(f.path, f.data, { mode: f.mode, flag: f.exclusive ? 'wx' : 'w' });
+    fs.writeFileSync(f.path, f.data, { mode: f.mode, flag: writeFlag(f) });
     return;
   }
   const tmp = `${f.path}.${randomBytes(4).toString('hex')}.tmp`;

@@ -99,6 +99,16 @@ export interface ManifestKeeper {
   readManifest(id: string): Promise<Record<string, string>>;
 }
 
+/**
+ * A request body that can tell whether every byte it will bring has already been received (it is then all buffered
+ * in memory, and reading it through cannot wait on the network). The tus core's body reader is one.
+ */
+export interface ArrivedBody {
+  readonly arrived: boolean;
+}
+
+export const hasArrived = (body: Readable): boolean => (body as Partial<ArrivedBody>).arrived === true;
+
 export interface LocalFiles {
   /** Where the upload's bytes are on this machine's file system (copied by path, without streaming them). */
   localPath(id: string): string;

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ChunkDigest } from './checksum.js';
 import { errors, type TusError } from './errors.js';
 import type { TusStats } from './stats.js';
+import type { ArrivedBody } from '../storage/store.js';
 
 export interface BodyReaderOptions {
   /** Bytes the upload can still take; reading stops (413) as soon as the body goes beyond. */
@@ -25,7 +26,7 @@ const cutShort = () => errors.internal('the request body was cut short');
  * The request is piped in (not pipelined: a request error must end this stream, not destroy the store's sink), so
  * backpressure is plain stream piping, as cheap as `req.pipe(file)`.
  */
-export class BodyReader extends Transform {
+export class BodyReader extends Transform implements ArrivedBody {
   bytesRead = 0;
   stopError: TusError | null = null;
   private stopped = false;
@@ -101,6 +102,11 @@ export class BodyReader extends Transform {
     clearTimeout(this.timer);
     this.req.off('error', this.onAborted);
     this.req.off('close', this.onClose);
+  }
+
+  /** Every byte of the request has been received: what is left to read is buffered in memory (see ArrivedBody). */
+  get arrived(): boolean {
+    return this.req.complete;
   }
 
   /** True when the request still has unread bytes (the connection must close after the response). */

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
   CorruptInfoError,
+  hasArrived,
   newInfo,
   NotFoundError,
   parseManifest,
@@ -54,6 +55,8 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 // uploads at once, 16 KiB let every socket read cost a thread-pool hand-off of its own (64 × 16 MiB in 1 MiB PATCHes:
 // 0.73-0.80 of the bare baseline against 0.87-0.91 with 256 KiB). Still a constant amount per upload.
 const WRITE_HWM = 256 * 1024;
+// A body up to this size that has fully arrived is appended in one piece (see isSmallArrived).
+const SMALL_BODY = 64 * 1024;
 // Whole finished uploads are read back (hashing, delivery) in large chunks: 64 times fewer reads than 16 KiB.
 const READ_HWM = 1024 * 1024;
 // Enough for every upload in progress on a busy server; finished ones are looked up again from their files when asked.
@@ -239,20 +242,54 @@ export class FileStore
     }
   }
 
-  async append(id: string, body: Readable): Promise<number> {
+  /** `expected`: the bytes the body brings if it is not cut short (its Content-Length), when known. */
+  async append(id: string, body: Readable, expected?: number): Promise<number> {
     const state = this.cache.get(id);
-    const out = createWriteStream(this.file(id), { flags: 'a', highWaterMark: WRITE_HWM, flush: this.opts.fsync });
+    let written: number;
     try {
-      await pipeline(body, out);
+      written = await (this.isSmallArrived(body, expected) ? this.appendArrived(id, body) : this.appendStreamed(id, body));
     } catch (err) {
       // Some bytes may be on disk: the file system knows how many.
       if (state) state.offset = undefined;
       throw err;
     }
     if (state && state.offset !== undefined && (!this.opts.shared || state.mark === this.opts.heldMark?.(id))) {
-      state.offset += out.bytesWritten;
-      if (out.bytesWritten > 0) state.lastChunkAt = Date.now();
+      state.offset += written;
+      if (written > 0) state.lastChunkAt = Date.now();
     }
+    return written;
+  }
+
+  /**
+   * A small body already received in full goes in one whole-file append by the files writer: one hand-off (to the
+   * server's I/O thread) instead of the write stream's three to libuv's pool (open, write, close), which were a
+   * fifth of the main thread's time with many small uploads. A body still arriving streams, so that its progress is
+   * on disk as it comes (a HEAD meanwhile, or a connection cut, sees every byte received so far).
+   */
+  private isSmallArrived(body: Readable, expected: number | undefined): boolean {
+    return !this.opts.fsync && expected !== undefined && expected <= SMALL_BODY && hasArrived(body);
+  }
+
+  private async appendArrived(id: string, body: Readable): Promise<number> {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      bytes += chunk.length;
+    }
+    if (bytes === 0) return 0;
+    // An exact-size buffer of its own: a chunk is a view into the socket's larger read buffer, and handing a view to
+    // the I/O thread would copy the whole buffer under it.
+    const data = Buffer.allocUnsafeSlow(bytes);
+    let at = 0;
+    for (const c of chunks) at += c.copy(data, at);
+    await this.writeFiles([{ path: this.file(id), data, mode: 0o664, append: true }]);
+    return bytes;
+  }
+
+  private async appendStreamed(id: string, body: Readable): Promise<number> {
+    const out = createWriteStream(this.file(id), { flags: 'a', highWaterMark: WRITE_HWM, flush: this.opts.fsync });
+    await pipeline(body, out);
     return out.bytesWritten;
   }
 
@@ -348,9 +385,9 @@ class FileUpload implements Upload {
     return this.store.currentInfo(this.id);
   }
 
-  writeChunk(_offset: number, body: Readable): Promise<number> {
+  writeChunk(_offset: number, body: Readable, expectedBytes?: number): Promise<number> {
     // Offsets are checked by the core under the upload's lock; appending keeps the file equal to what arrived.
-    return this.store.append(this.id, body);
+    return this.store.append(this.id, body, expectedBytes);
   }
 
   read(): Promise<Readable> {
