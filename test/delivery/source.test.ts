@@ -2,13 +2,13 @@
 // locker: an upload terminated before its post-finish hash ran is no error, a lost data file still is.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { UploadSource } from '../../internal/delivery/source.js';
 import { deliveryHooks } from '../../internal/delivery/hooks.js';
+import { newUpload } from '../helpers/new-upload.js';
 import { Router } from '../../internal/delivery/router.js';
 import type { EventBus } from '../../internal/events/select.js';
 import { IoThread } from '../../internal/fsutil/io-thread.js';
@@ -70,10 +70,9 @@ describe('upload source: sha256 of a finished upload', () => {
   }
 
   async function finishedUpload(): Promise<string> {
-    const id = randomUUID();
-    const u = await store.create({ id, size: DATA.length, sizeIsDeferred: false, metadata: {}, metadataOrder: [], isPartial: false, isFinal: false, partialUploads: null });
+    const u = await store.create(newUpload({ size: DATA.length }));
     await u.writeChunk(0, Readable.from([DATA]));
-    return id;
+    return u.id;
   }
 
   it('hashes the stored bytes and keeps the sha256 in the info', async () => {

@@ -10,7 +10,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { FileStore } from '../../internal/storage/file/filestore.js';
 import { IoThread, type FileToWrite } from '../../internal/fsutil/io-thread.js';
 import { writeFilesInOrder } from '../../internal/fsutil/fast-fs.js';
-import type { NewUpload } from '../../internal/storage/store.js';
+import { newUpload } from '../helpers/new-upload.js';
 
 let dir: string;
 const io = new IoThread({ threads: 1 });
@@ -38,16 +38,7 @@ async function store(fsync = false): Promise<{ store: FileStore; calls: FileToWr
   return { store: s, calls };
 }
 
-const fresh = (size: number): NewUpload => ({
-  id: randomUUID(),
-  size,
-  sizeIsDeferred: false,
-  metadata: {},
-  metadataOrder: [],
-  isPartial: false,
-  isFinal: false,
-  partialUploads: null,
-});
+const fresh = (size: number) => newUpload({ size });
 
 /** A body made of `chunks`, ended, that says whether it has all arrived as the tus core's body reader does. */
 function body(chunks: Buffer[], arrived: boolean): Readable {

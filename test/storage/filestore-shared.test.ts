@@ -10,7 +10,8 @@ import { Readable } from 'node:stream';
 import { FileStore } from '../../internal/storage/file/filestore.js';
 import { STALE_TEMPORARY_MS } from '../../internal/storage/store.js';
 import { ManifestNotFoundError, StoredManifests } from '../../internal/manifest/hooks.js';
-import { NotFoundError, type NewUpload } from '../../internal/storage/store.js';
+import { NotFoundError } from '../../internal/storage/store.js';
+import { newUpload } from '../helpers/new-upload.js';
 
 let dir: string;
 before(async () => {
@@ -29,17 +30,7 @@ async function instances(shared = true): Promise<[FileStore, FileStore]> {
   return [await make(), await make()];
 }
 
-const fresh = (over: Partial<NewUpload> = {}): NewUpload => ({
-  id: randomUUID(),
-  size: 300,
-  sizeIsDeferred: false,
-  metadata: {},
-  metadataOrder: [],
-  isPartial: false,
-  isFinal: false,
-  partialUploads: null,
-  ...over,
-});
+const fresh = newUpload;
 const bytes = (n: number) => Readable.from([Buffer.alloc(n, 7)]);
 
 describe('file store on a shared folder (shared: true)', () => {
