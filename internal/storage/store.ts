@@ -80,6 +80,15 @@ export interface StagedChunk {
 export interface ChunkStager {
   stageChunk(id: string, body: Readable): Promise<StagedChunk>;
 }
+/**
+ * Creates an upload with its first bytes in the same step as its other files: for a creation-with-upload whose small
+ * body has all arrived, one write instead of a creation and then an append.
+ */
+export interface CreatorWithData {
+  /** The largest body taken this way (0: none now, e.g. on a store that flushes every write). */
+  readonly maxCreateData: number;
+  createWithData(upload: NewUpload, data: Buffer): Promise<Upload>;
+}
 export interface Lister {
   /** Ids of every upload in the store (for expiration clean-up and start-up recovery). */
   list(): Promise<string[]>;
@@ -108,6 +117,20 @@ export interface ArrivedBody {
 }
 
 export const hasArrived = (body: Readable): boolean => (body as Partial<ArrivedBody>).arrived === true;
+
+/** Reads a body that has all arrived into one exact-size buffer of its own (not a view into a larger one). */
+export async function collectArrived(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    bytes += chunk.length;
+  }
+  const data = Buffer.allocUnsafeSlow(bytes);
+  let at = 0;
+  for (const c of chunks) at += c.copy(data, at);
+  return data;
+}
 
 export interface LocalFiles {
   /** Where the upload's bytes are on this machine's file system (copied by path, without streaming them). */
@@ -161,6 +184,8 @@ export const isLengthDeclarer = (s: unknown): s is LengthDeclarer =>
   typeof (s as LengthDeclarer).declareLength === 'function';
 export const isChunkStager = (s: unknown): s is ChunkStager =>
   typeof (s as ChunkStager).stageChunk === 'function';
+export const isCreatorWithData = (s: unknown): s is CreatorWithData =>
+  typeof (s as CreatorWithData).createWithData === 'function';
 export const isLister = (s: unknown): s is Lister => typeof (s as Lister).list === 'function';
 export const isLocalFiles = (s: unknown): s is LocalFiles => typeof (s as LocalFiles).localPath === 'function';
 export const isManifestKeeper = (s: unknown): s is ManifestKeeper =>

@@ -2,7 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../logging/logger.js';
 import {
   NotFoundError,
+  collectArrived,
   isChunkStager,
+  isCreatorWithData,
   type DataStore,
   type Upload,
   type UploadInfo,
@@ -200,6 +202,34 @@ export class TusCore {
       progress?.stop(offset);
     }
     return { offset, stopError: body.stopError, leftUnread: body.leftUnread };
+  }
+
+  /**
+   * The body of a creation-with-upload, read before the upload exists so that the store writes it with the upload's
+   * other files in one step. Only when the store can (CreatorWithData), the body is no larger than its
+   * `maxCreateData` nor than the upload, and every byte of it has already arrived, so that reading it waits on
+   * nothing. Otherwise undefined: the body streams into the upload once it is created.
+   */
+  async readArrivedBody(req: FastifyRequest, size: number): Promise<{ data: Buffer; stopError: TusError | null } | undefined> {
+    if (!isCreatorWithData(this.store)) return undefined;
+    const declared = parseUint(single(req.headers['content-length']));
+    if (declared === undefined || declared > size || declared > this.store.maxCreateData) return undefined;
+    // Node parses a body that came in the same packet as the headers only once the handler's first turn is over.
+    if (!req.raw.complete) await new Promise(setImmediate);
+    if (!req.raw.complete) return undefined;
+    const body = new BodyReader(req.raw, {
+      limit: size,
+      limitError: errors.uploadSizeExceeded,
+      idleTimeoutMs: this.opts.networkTimeoutMs,
+      stats: this.stats,
+    });
+    const data = await collectArrived(body);
+    return { data, stopError: body.stopError };
+  }
+
+  /** Bytes stored with the upload's creation (readArrivedBody): the progress hook hears of them as from writeBody. */
+  createdWithBytes(req: FastifyRequest, info: UploadInfo): void {
+    if (info.Offset > 0 && this.hooks.has('postReceive')) this.hooks.emit('postReceive', this.hookEvent(req, info));
   }
 
   private startProgress(req: FastifyRequest, info: UploadInfo, body: BodyReader) {

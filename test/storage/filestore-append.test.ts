@@ -97,6 +97,26 @@ describe('file store appends', () => {
     });
   }
 
+  it('createWithData writes the first bytes with the data and info files, in one call of the files writer', async () => {
+    const { store: s, calls } = await store();
+    const data = Buffer.from('first bytes');
+    const u = await s.createWithData(fresh(100), data);
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0]!.map((f) => [path.basename(f.path) === u.id ? 'data' : path.extname(f.path), f.exclusive]), [
+      ['data', true],
+      ['.info', true],
+    ]);
+    assert.deepEqual(await readFile(s.localPath(u.id)), data);
+    assert.equal((await u.getInfo()).Offset, data.length);
+    assert.ok(((await u.getInfo()).LastChunkAt ?? 0) > 0);
+    // The upload goes on as any other.
+    assert.equal(await u.writeChunk(data.length, body([Buffer.from('!')], true), 1), 1);
+    assert.equal(await readFile(s.localPath(u.id), 'utf8'), 'first bytes!');
+    // A store that flushes every write takes none this way (the core then creates and appends).
+    assert.equal((await store(true)).store.maxCreateData, 0);
+    assert.equal(s.maxCreateData, 64 * 1024);
+  });
+
   for (const [name, write] of [
     ['the I/O thread', (f: FileToWrite[]) => io.writeFiles(f)],
     ['the default files writer (libuv pool)', writeFilesInOrder],

@@ -1,8 +1,10 @@
 // Lifecycle hook points (issue item 6), composed in-process exactly as cmd/main.ts composes them.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import type { HookEvent, TusHooks } from '../../internal/tus/hooks.js';
 import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
+import type { FileStore } from '../../internal/storage/file/filestore.js';
 import { b64, createUpload, head, patch, request, TR } from '../helpers/http.js';
 import { MANIFEST_MODE, VALID_MANIFEST, withManifest } from '../helpers/manifest-mode.js';
 
@@ -105,6 +107,59 @@ describe('lifecycle hooks', () => {
     assert.equal(finish.offset, 10);
     assert.equal(finish.size, 10);
     assert.equal(finish.method, 'PATCH');
+  });
+
+  /** A creation-with-upload written in one piece, so that its body is there with its headers (as tus clients send it). */
+  async function createInOnePacket(length: number, body: string) {
+    const headers = withManifest({ ...TR, 'Upload-Length': String(length), 'Content-Type': 'application/offset+octet-stream' });
+    const url = new URL(base);
+    const lines = Object.entries({ ...headers, Host: url.host, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' }).map(([k, v]) => `${k}: ${String(v)}`);
+    const text = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(Number(url.port), url.hostname, () => sock.write(`POST /files/ HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`));
+      let got = '';
+      sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      sock.on('end', () => resolve(got));
+      sock.on('error', reject);
+    });
+    const [status, ...rest] = text.split('\r\n\r\n')[0]!.split('\r\n');
+    assert.match(status!, /^HTTP\/1\.1 201 /);
+    const resHeaders = Object.fromEntries(rest.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+    const location = resHeaders['location']!;
+    return { url: location, id: location.split('/').pop()!, res: { headers: resHeaders } };
+  }
+
+  it('creation-with-upload: a small body goes in with the creation, a larger one streams after it; the hooks are the same', async () => {
+    // The file store writes a small body that has all arrived with the upload's files (createWithData with bytes).
+    const store = server.server.core.store as FileStore;
+    const withBytes: number[] = [];
+    const original = store.createWithData.bind(store);
+    store.createWithData = (u, data) => {
+      if (data.length > 0) withBytes.push(data.length);
+      return original(u, data);
+    };
+    try {
+      const small = await createInOnePacket(10, 'hello');
+      assert.equal(small.res.headers['upload-offset'], '5');
+      const whole = await createInOnePacket(5, 'hello');
+      assert.equal(whole.res.headers['upload-offset'], '5');
+      const big = Buffer.alloc(100 * 1024, 9);
+      const large = await createUpload(base, { length: 200 * 1024, body: big });
+      assert.equal(large.res.headers['upload-offset'], String(big.length));
+      assert.deepEqual(withBytes, [5, 5], 'the two small bodies, not the 100 KiB one');
+
+      for (const u of [small, large]) {
+        assert.equal((await head(u.url)).headers['upload-offset'], u === small ? '5' : String(big.length));
+        assert.deepEqual(of(u.id), ['pre-create', 'post-create', 'post-receive']);
+      }
+      assert.equal(events.find((e) => e.id === small.id && e.name === 'post-receive')!.offset, 5);
+      await waitFor(() => of(whole.id).includes('post-finish'));
+      assert.deepEqual(of(whole.id), ['pre-create', 'post-create', 'post-receive', 'pre-finish', 'post-finish']);
+      assert.equal(events.find((e) => e.id === whole.id && e.name === 'post-finish')!.method, 'POST');
+      assert.equal((await patch(small.url, 5, 'world')).status, 204);
+      await waitFor(() => of(small.id).includes('post-finish'));
+    } finally {
+      store.createWithData = original;
+    }
   });
 
   it('an empty upload finishes at creation (pre-finish and post-finish fire)', async () => {

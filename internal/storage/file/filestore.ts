@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
+  collectArrived,
   CorruptInfoError,
   hasArrived,
   newInfo,
@@ -14,6 +15,7 @@ import {
   STALE_TEMPORARY_MS,
   type ChunkStager,
   type Concater,
+  type CreatorWithData,
   type DataStore,
   type InfoUpdater,
   type LocalFiles,
@@ -57,6 +59,7 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const WRITE_HWM = 256 * 1024;
 // A body up to this size that has fully arrived is appended in one piece (see isSmallArrived).
 const SMALL_BODY = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 // Whole finished uploads are read back (hashing, delivery) in large chunks: 64 times fewer reads than 16 KiB.
 const READ_HWM = 1024 * 1024;
 // Enough for every upload in progress on a busy server; finished ones are looked up again from their files when asked.
@@ -78,7 +81,7 @@ interface CachedState {
  * data file's size, so it can never run ahead of what is really stored, whatever happens to the process.
  */
 export class FileStore
-  implements DataStore, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, LocalFiles, ManifestKeeper
+  implements DataStore, CreatorWithData, Terminater, Concater, LengthDeclarer, ChunkStager, Lister, InfoUpdater, LocalFiles, ManifestKeeper
 {
   readonly healthName = 'File Storage';
   private readonly dir: string;
@@ -130,14 +133,26 @@ export class FileStore
     return this.file(id);
   }
 
-  async create(u: NewUpload): Promise<Upload> {
+  create(u: NewUpload): Promise<Upload> {
+    return this.createWithData(u, EMPTY);
+  }
+
+  get maxCreateData(): number {
+    return this.opts.fsync ? 0 : SMALL_BODY;
+  }
+
+  async createWithData(u: NewUpload, data: Buffer): Promise<Upload> {
     const info = newInfo(u, { Type: 'filestore', Path: this.file(u.id) });
     // A new `.info` needs no rename: until it is complete no response has named the upload.
     await this.writeFiles([
-      { path: this.file(u.id), data: '', mode: 0o664, exclusive: true },
+      { path: this.file(u.id), data, mode: 0o664, exclusive: true },
       { path: this.file(u.id, '.info'), data: JSON.stringify(info), mode: 0o644, exclusive: true },
     ]);
-    this.remember({ info, offset: this.opts.shared ? undefined : 0 });
+    this.remember({
+      info,
+      offset: this.opts.shared ? undefined : data.length,
+      ...(data.length > 0 ? { lastChunkAt: Date.now() } : {}),
+    });
     return new FileUpload(this, u.id);
   }
 
@@ -271,20 +286,11 @@ export class FileStore
   }
 
   private async appendArrived(id: string, body: Readable): Promise<number> {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      bytes += chunk.length;
-    }
-    if (bytes === 0) return 0;
-    // An exact-size buffer of its own: a chunk is a view into the socket's larger read buffer, and handing a view to
-    // the I/O thread would copy the whole buffer under it.
-    const data = Buffer.allocUnsafeSlow(bytes);
-    let at = 0;
-    for (const c of chunks) at += c.copy(data, at);
-    await this.writeFiles([{ path: this.file(id), data, mode: 0o664, append: true }]);
-    return bytes;
+    // A buffer of its own: a chunk is a view into the socket's larger read buffer, and handing a view to the I/O
+    // thread would copy the whole buffer under it.
+    const data = await collectArrived(body);
+    if (data.length > 0) await this.writeFiles([{ path: this.file(id), data, mode: 0o664, append: true }]);
+    return data.length;
   }
 
   private async appendStreamed(id: string, body: Readable): Promise<number> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { isConcater, NotFoundError, type UploadInfo } from '../../storage/store.js';
+import { isConcater, isCreatorWithData, NotFoundError, type UploadInfo } from '../../storage/store.js';
 import { UPLOAD_ID, type TusCore } from '../core.js';
 import { errors } from '../errors.js';
 import { OFFSET_CONTENT_TYPE, parseConcat, parseMetadata, parseUint, single, type ConcatHeader } from '../headers.js';
@@ -48,7 +48,7 @@ export async function handlePost(core: TusCore, req: FastifyRequest, reply: Fast
   const metadata = pre.metadata ?? values;
   const metadataOrder = pre.metadata ? Object.keys(pre.metadata) : order;
 
-  const upload = await core.store.create({
+  const newUpload = {
     id,
     size: plan.size,
     sizeIsDeferred: plan.deferred,
@@ -57,7 +57,10 @@ export async function handlePost(core: TusCore, req: FastifyRequest, reply: Fast
     isPartial: draft.IsPartial,
     isFinal: draft.IsFinal,
     partialUploads: draft.PartialUploads,
-  });
+  };
+  // A small body that has all arrived goes in with the upload's files (one write, not a creation and an append).
+  const arrived = hasBody && !plan.deferred ? await core.readArrivedBody(req, plan.size) : undefined;
+  const upload = arrived && isCreatorWithData(core.store) ? await core.store.createWithData(newUpload, arrived.data) : await core.store.create(newUpload);
   core.stats.uploadsCreated++;
   let info = await upload.getInfo();
   core.log.info({ uploadId: id, size: plan.deferred ? null : plan.size, partial: info.IsPartial, final: info.IsFinal }, 'upload created');
@@ -74,7 +77,12 @@ export async function handlePost(core: TusCore, req: FastifyRequest, reply: Fast
     return;
   }
 
-  if (hasBody || core.isFinished(info)) {
+  if (arrived) {
+    core.createdWithBytes(req, info);
+    if (core.isFinished(info)) await core.withLock(req, id, () => core.finish(req, reply, upload, info));
+    if (arrived.stopError) throw arrived.stopError;
+    reply.header('Upload-Offset', String(info.Offset));
+  } else if (hasBody || core.isFinished(info)) {
     await core.withLock(req, id, async (holder) => {
       let stopError = null;
       if (hasBody) {
