@@ -28,7 +28,7 @@ import type { Job, JobResult, LoadgenGo, LoadgenMessage } from './loadgen.js';
 import { acknowledgedTimes, sustained, waitPipeline, type DeliveryTimes } from './pipeline.js';
 import { workloads, type Workload } from './workloads.js';
 import { fmtNum, table, targets, type Row } from './report.js';
-import { startScraping, type Scraper } from './scrape.js';
+import { scrapeOnce, startScraping, type Scraper } from './scrape.js';
 import { runCloudBench, type CloudBackend } from './cloud.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -406,6 +406,7 @@ async function runCell(def: ServerDef, w: Workload, round: number, opts: Options
     // timed part; the other servers have no background work.
     const setUp = async (uploads: number) => {
       if (def.pipeline) await waitReported(s, uploads, 30_000);
+      if (def.scrapeMetrics) await scrapeOnce(s.port);
     };
     let scraper: Scraper | undefined;
     const started = () => {

@@ -41,3 +41,12 @@ export function startScraping(port: number, intervalMs = 1000): Scraper {
     },
   };
 }
+
+/**
+ * One scrape before the timed part: the first answer of a process costs several times a later one (14.6 ms against
+ * 2.3-3.6 ms here, V8 compiling the serialisation), and a server Prometheus watches has long been past it.
+ */
+export async function scrapeOnce(port: number): Promise<void> {
+  const { failures } = await startScraping(port, 60_000).stop();
+  if (failures.length > 0) throw new Error(`the warm-up scrape of /metrics failed: ${failures[0]}`);
+}
