@@ -111,6 +111,6 @@ export class BodyReader extends Transform implements ArrivedBody {
 
   /** True when the request still has unread bytes (the connection must close after the response). */
   get leftUnread(): boolean {
-    return !this.req.complete;
+    return !this.arrived;
   }
 }

@@ -57,7 +57,7 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 // uploads at once, 16 KiB let every socket read cost a thread-pool hand-off of its own (64 × 16 MiB in 1 MiB PATCHes:
 // 0.73-0.80 of the bare baseline against 0.87-0.91 with 256 KiB). Still a constant amount per upload.
 const WRITE_HWM = 256 * 1024;
-// A body up to this size that has fully arrived is appended in one piece (see isSmallArrived).
+// A body up to this size that has fully arrived is written in one piece, with the creation or as one append.
 const SMALL_BODY = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 // Whole finished uploads are read back (hashing, delivery) in large chunks: 64 times fewer reads than 16 KiB.
@@ -137,6 +137,7 @@ export class FileStore
     return this.createWithData(u, EMPTY);
   }
 
+  /** Bodies written in one piece (at creation, or as one append); none on a store that flushes every write. */
   get maxCreateData(): number {
     return this.opts.fsync ? 0 : SMALL_BODY;
   }
@@ -282,7 +283,7 @@ export class FileStore
    * on disk as it comes (a HEAD meanwhile, or a connection cut, sees every byte received so far).
    */
   private isSmallArrived(body: Readable, expected: number | undefined): boolean {
-    return !this.opts.fsync && expected !== undefined && expected <= SMALL_BODY && hasArrived(body);
+    return expected !== undefined && expected <= this.maxCreateData && hasArrived(body);
   }
 
   private async appendArrived(id: string, body: Readable): Promise<number> {
